@@ -1,0 +1,94 @@
+"""Tracklet records and the dataset container shared by every dataset module.
+
+A dataset module only reads metadata (paths, identities, cameras); decoding images and
+sampling frames happen in :mod:`stgcn_reid.data.clips`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class DatasetError(RuntimeError):
+    """A dataset on disk is missing, incomplete or not in the expected layout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tracklet:
+    """One tracklet: ordered frame paths, identity and camera.
+
+    ``pid`` is the original identity label for query/gallery (``0`` = distractor in MARS) and a
+    contiguous training label ``0..num_train_pids-1`` in the training split.
+    """
+
+    frames: tuple[str, ...]
+    pid: int
+    camid: int
+
+
+def relabel(tracklets: Sequence[Tracklet]) -> list[Tracklet]:
+    """Map the identities of ``tracklets`` to contiguous labels ``0..n-1`` (sorted by pid)."""
+    mapping = {pid: label for label, pid in enumerate(sorted({t.pid for t in tracklets}))}
+    return [Tracklet(t.frames, mapping[t.pid], t.camid) for t in tracklets]
+
+
+def require_paths(paths: Sequence[Path], what: str) -> None:
+    """Raise :class:`DatasetError` naming every missing path of ``paths``."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise DatasetError(f"{what}: missing {', '.join(missing)}")
+
+
+class VideoReIDDataset:
+    """Train / query / gallery tracklet lists with split statistics.
+
+    Args:
+        name: dataset name shown in the summary.
+        train: training tracklets (identities are relabelled to ``0..n-1`` here).
+        query: query tracklets (original identities).
+        gallery: gallery tracklets (original identities).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        train: Sequence[Tracklet],
+        query: Sequence[Tracklet],
+        gallery: Sequence[Tracklet],
+    ) -> None:
+        self.name = name
+        self.train = relabel(train)
+        self.query = list(query)
+        self.gallery = list(gallery)
+
+    @property
+    def num_train_pids(self) -> int:
+        return len({t.pid for t in self.train})
+
+    def statistics(self) -> list[tuple[str, int, int, int, int]]:
+        """Rows ``(split, ids, tracklets, cameras, frames)`` for train, query and gallery."""
+        rows = []
+        for split, items in (
+            ("train", self.train),
+            ("query", self.query),
+            ("gallery", self.gallery),
+        ):
+            rows.append(
+                (
+                    split,
+                    len({t.pid for t in items}),
+                    len(items),
+                    len({t.camid for t in items}),
+                    sum(len(t.frames) for t in items),
+                )
+            )
+        return rows
+
+    def summary(self) -> str:
+        """The statistics as a text table, as printed when a dataset is loaded."""
+        header = f"{'split':<8} {'ids':>6} {'tracklets':>10} {'cameras':>8} {'frames':>10}"
+        lines = [f"=> {self.name}", header, "-" * len(header)]
+        lines += [f"{s:<8} {i:>6} {n:>10} {c:>8} {f:>10}" for s, i, n, c, f in self.statistics()]
+        return "\n".join(lines)
