@@ -1,0 +1,228 @@
+"""The Lightning DataModule: a dataset by name, P x K training batches, sharded test clips.
+
+Run the Trainer with ``use_distributed_sampler=False``: the samplers here are already
+DDP-aware, and Lightning's DistributedSampler would both break the P x K structure and pad the
+test set with repeated tracklets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from stgcn_reid.data.clips import Sampling, TestClips, TrainClips
+from stgcn_reid.data.datasets import Tracklet, VideoReIDDataset, build_dataset
+from stgcn_reid.data.samplers import EpochMode, PKBatchSampler, ShardSampler
+from stgcn_reid.data.transforms import build_test_transform, build_train_transform
+
+
+@dataclass(frozen=True)
+class EvalTracklets:
+    """The distinct query and gallery tracklets, each with its role.
+
+    MARS's official gallery contains the queries, so a tracklet can be both; it is then
+    extracted once. ``track`` in a test batch indexes :attr:`tracklets`.
+    """
+
+    tracklets: list[Tracklet]
+    is_query: Tensor  # bool [N]
+    in_gallery: Tensor  # bool [N]
+
+    @classmethod
+    def merge(cls, query: list[Tracklet], gallery: list[Tracklet]) -> EvalTracklets:
+        """Queries first, then the gallery tracklets that are not queries (equal by value)."""
+        position: dict[Tracklet, int] = {}
+        for tracklet in [*query, *gallery]:
+            position.setdefault(tracklet, len(position))
+        is_query = torch.zeros(len(position), dtype=torch.bool)
+        in_gallery = torch.zeros(len(position), dtype=torch.bool)
+        is_query[[position[t] for t in query]] = True
+        in_gallery[[position[t] for t in gallery]] = True
+        return cls(list(position), is_query, in_gallery)
+
+
+class _EpochBroadcast:
+    """The training DataLoader's batch sampler: forwards ``set_epoch`` to sampler and dataset.
+
+    Lightning's fit loop calls ``set_epoch`` on ``dataloader.sampler`` and on
+    ``dataloader.batch_sampler.sampler`` only (``lightning_fabric.utilities.data.
+    _set_sampler_epoch``), neither on a batch sampler nor on the dataset. This object is its
+    own ``sampler``, so that call lands here and reaches the P x K plan and the per-item seeds.
+    """
+
+    def __init__(self, batches: PKBatchSampler, clips: TrainClips) -> None:
+        self.batches = batches
+        self.clips = clips
+
+    @property
+    def sampler(self) -> _EpochBroadcast:
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.batches.set_epoch(epoch)
+        self.clips.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class ReIDDataModule(pl.LightningDataModule):
+    """Training clips in P x K batches; validation and test clips of the query + gallery set.
+
+    Train batch: ``{"clips": float [B, T, 3, H, W], "pid": long [B], "camid": long [B]}`` with
+    ``B = P x K``. Val/test batch: the same plus ``"track"`` (long, index into
+    :attr:`test_tracklets`), ``"is_query"`` and ``"in_gallery"`` (bool); a tracklet's clips sit
+    on one rank, consecutively.
+
+    Args:
+        dataset: keyword arguments of :func:`~stgcn_reid.data.datasets.build_dataset`
+            (``name``, ``root`` and the dataset's own options).
+        seq_len: frames per clip, T.
+        height, width: input size.
+        num_identities: identities per training batch and rank, P.
+        num_instances: tracklets per identity, K.
+        epoch_mode: ``"identities"`` or ``"tracklets"`` (see :class:`PKBatchSampler`).
+        val_sampling, test_sampling: ``"evenly"`` (one clip per tracklet) or ``"all"``.
+        test_batch_size: clips per validation/test batch.
+        num_workers, pin_memory, persistent_workers: DataLoader settings.
+        flip_prob, random_erasing: training augmentation probabilities.
+        skip_corrupt: replace unreadable frames by a neighbour (with a warning).
+        seed: seed of the batch plan and of every random clip.
+    """
+
+    def __init__(
+        self,
+        dataset: Mapping[str, Any],
+        seq_len: int = 8,
+        height: int = 256,
+        width: int = 128,
+        num_identities: int = 16,
+        num_instances: int = 4,
+        epoch_mode: EpochMode = "identities",
+        val_sampling: Sampling = "evenly",
+        test_sampling: Sampling = "all",
+        test_batch_size: int = 32,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        flip_prob: float = 0.5,
+        random_erasing: float = 0.0,
+        skip_corrupt: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if "name" not in dataset or "root" not in dataset:
+            raise ValueError(f"data.dataset needs 'name' and 'root', got keys {sorted(dataset)}")
+        choices = {
+            "epoch_mode": (epoch_mode, get_args(EpochMode)),
+            "val_sampling": (val_sampling, get_args(Sampling)),
+            "test_sampling": (test_sampling, get_args(Sampling)),
+        }
+        for key, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(f"data.{key}={value!r}; expected one of {allowed}")
+        self.save_hyperparameters(logger=False)
+        self.dataset_options = dict(dataset)
+        self._dataset: VideoReIDDataset | None = None
+        self._test_tracklets: EvalTracklets | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        """Index the dataset (once) and, for fitting, check that it can fill P x K batches."""
+        dataset = self.dataset  # indexed on the first call only
+        if stage in (None, "fit"):
+            self._check_identities(dataset)
+
+    @property
+    def dataset(self) -> VideoReIDDataset:
+        """The dataset, indexed on first use (all ranks index it; it is metadata only)."""
+        if self._dataset is None:
+            self._dataset = build_dataset(**self.dataset_options)
+        return self._dataset
+
+    @property
+    def test_tracklets(self) -> EvalTracklets:
+        """The distinct query and gallery tracklets that val/test batches index."""
+        if self._test_tracklets is None:
+            self._test_tracklets = EvalTracklets.merge(self.dataset.query, self.dataset.gallery)
+        return self._test_tracklets
+
+    @property
+    def num_classes(self) -> int:
+        """Training identities (the classifier's output size)."""
+        return self.dataset.num_train_pids
+
+    def train_dataloader(self) -> DataLoader:
+        self._check_identities(self.dataset)
+        rank, world_size = self._rank_and_world()
+        h = self.hparams
+        clips = TrainClips(
+            self.dataset.train,
+            h.seq_len,
+            build_train_transform(h.height, h.width, h.flip_prob, h.random_erasing),
+            seed=h.seed,
+            skip_corrupt=h.skip_corrupt,
+        )
+        batches = PKBatchSampler(
+            [t.pid for t in self.dataset.train],
+            h.num_identities,
+            h.num_instances,
+            rank=rank,
+            world_size=world_size,
+            seed=h.seed,
+            epoch_mode=h.epoch_mode,
+        )
+        return DataLoader(clips, batch_sampler=_EpochBroadcast(batches, clips), **self._workers())
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.hparams.val_sampling)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.hparams.test_sampling)
+
+    def _eval_loader(self, sampling: Sampling) -> DataLoader:
+        h = self.hparams
+        evaluated = self.test_tracklets
+        clips = TestClips(
+            evaluated.tracklets,
+            h.seq_len,
+            build_test_transform(h.height, h.width),
+            sampling=sampling,
+            extras={"is_query": evaluated.is_query, "in_gallery": evaluated.in_gallery},
+            skip_corrupt=h.skip_corrupt,
+        )
+        rank, world_size = self._rank_and_world()
+        shard = ShardSampler(len(clips), rank, world_size, group_sizes=clips.clips_per_tracklet)
+        return DataLoader(clips, batch_size=h.test_batch_size, sampler=shard, **self._workers())
+
+    def _workers(self) -> dict[str, Any]:
+        h = self.hparams
+        return {
+            "num_workers": h.num_workers,
+            # Pinning only helps host-to-GPU copies; without CUDA it just warns.
+            "pin_memory": h.pin_memory and torch.cuda.is_available(),
+            "persistent_workers": h.persistent_workers and h.num_workers > 0,
+        }
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 0, 1
+        return self.trainer.global_rank, self.trainer.world_size
+
+    def _check_identities(self, dataset: VideoReIDDataset) -> None:
+        _, world_size = self._rank_and_world()
+        needed = self.hparams.num_identities * world_size
+        if needed > dataset.num_train_pids:
+            raise ValueError(
+                f"data.num_identities={self.hparams.num_identities} (P) x {world_size} "
+                f"rank(s) needs {needed} training identities per step, but {dataset.name} "
+                f"has {dataset.num_train_pids}; lower data.num_identities"
+            )

@@ -1,0 +1,88 @@
+"""Checking checkpoints before Lightning loads them, with messages a user can act on."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, or does not fit the model."""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a Lightning checkpoint's tensors and plain containers (``weights_only=True``).
+
+    ``weights_only`` refuses pickled code, so a checkpoint from an untrusted source cannot run
+    anything here; Lightning's own resume path unpickles fully (see the README's security note).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (not a torch.save zip archive): truncated, "
+            "corrupt, or another kind of file"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
+    if not isinstance(checkpoint, Mapping) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} holds no 'state_dict': not a Lightning checkpoint")
+    return dict(checkpoint)
+
+
+def check_state_dict(
+    path: str | Path, checkpoint: Mapping[str, Any], expected: Mapping[str, torch.Tensor]
+) -> None:
+    """Raise :class:`CheckpointError` listing keys missing, unexpected or of another shape."""
+    found = checkpoint["state_dict"]
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(found[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(found) & set(expected)
+        if tuple(found[k].shape) != tuple(expected[k].shape)
+    )
+    if missing or unexpected or shapes:
+        parts = [
+            f"{title} ({len(keys)}): {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''}"
+            for title, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("shape mismatch", shapes),
+            )
+            if keys
+        ]
+        raise CheckpointError(
+            f"checkpoint {path} was trained with another model configuration; "
+            + "; ".join(parts)
+            + ". Use the same model/backbone/data.seq_len settings as the run that wrote it."
+        )
+
+
+def resolve_resume_checkpoint(cfg: DictConfig, module: torch.nn.Module) -> str | None:
+    """The checkpoint to resume from: ``ckpt_path``, or ``last.ckpt`` of the run dir if ``resume``.
+
+    The checkpoint is checked against ``module`` first, so that a wrong file fails with a message
+    naming the mismatching keys instead of deep inside Lightning.
+    """
+    if cfg.get("ckpt_path"):
+        path = Path(cfg.ckpt_path)
+    elif cfg.get("resume"):
+        path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise CheckpointError(
+                f"resume=true but there is no {path}; pass the run directory of the run to "
+                "continue with hydra.run.dir=<run dir>, or give ckpt_path=<file>"
+            )
+    else:
+        return None
+    check_state_dict(path, load_checkpoint(path), module.state_dict())
+    return str(path)
