@@ -13,10 +13,16 @@ def brute_force_batch_hard(features: torch.Tensor, labels: torch.Tensor, margin:
     """Hermans et al.: per anchor, the farthest positive and the nearest negative, by loops."""
     losses = []
     for a in range(len(labels)):
-        pos = [torch.dist(features[a], features[p]).item() for p in range(len(labels))
-               if p != a and labels[p] == labels[a]]
-        neg = [torch.dist(features[a], features[n]).item() for n in range(len(labels))
-               if labels[n] != labels[a]]
+        pos = [
+            torch.dist(features[a], features[p]).item()
+            for p in range(len(labels))
+            if p != a and labels[p] == labels[a]
+        ]
+        neg = [
+            torch.dist(features[a], features[n]).item()
+            for n in range(len(labels))
+            if labels[n] != labels[a]
+        ]
         losses.append(max(0.0, max(pos) - min(neg) + margin))
     return sum(losses) / len(losses)
 
@@ -47,32 +53,45 @@ def test_reid_loss_has_one_triplet_term_per_branch_and_sums() -> None:
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     features = {name: torch.randn(6, 8) for name in ("global", "temporal", "spatial")}
     logits = torch.randn(6, 3)
-    output = STGCNOutput(features=features, embedding=torch.cat(list(features.values()), 1),
-                         logits=logits)
+    output = STGCNOutput(
+        features=features, embedding=torch.cat(list(features.values()), 1), logits=logits
+    )
     terms = ReIDLoss(margin=0.3, triplet_weight=2.0, softmax_weight=0.5)(output, labels)
-    assert set(terms) == {"triplet/global", "triplet/temporal", "triplet/spatial", "softmax",
-                          "total"}
+    assert set(terms) == {
+        "triplet/global",
+        "triplet/temporal",
+        "triplet/spatial",
+        "softmax",
+        "total",
+    }
     triplets = sum(terms[f"triplet/{b}"] for b in features)
     assert terms["total"].item() == pytest.approx(
-        (2.0 * triplets + 0.5 * terms["softmax"]).item(), rel=1e-6)
+        (2.0 * triplets + 0.5 * terms["softmax"]).item(), rel=1e-6
+    )
     assert terms["softmax"].item() == pytest.approx(
-        torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-6)
+        torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("branches", [("global",), ("global", "spatial")])
 def test_reid_loss_follows_enabled_branches(branches: tuple[str, ...]) -> None:
     features = {b: torch.randn(4, 3) for b in branches}
-    output = STGCNOutput(features=features, embedding=torch.cat(list(features.values()), 1),
-                         logits=torch.randn(4, 2))
+    output = STGCNOutput(
+        features=features, embedding=torch.cat(list(features.values()), 1), logits=torch.randn(4, 2)
+    )
     terms = ReIDLoss()(output, torch.tensor([0, 0, 1, 1]))
     assert sorted(k for k in terms if k.startswith("triplet/")) == sorted(
-        f"triplet/{b}" for b in branches)
+        f"triplet/{b}" for b in branches
+    )
 
 
 def test_label_smoothing_changes_only_the_softmax_term() -> None:
     labels = torch.tensor([0, 0, 1, 1])
-    output = STGCNOutput(features={"global": torch.randn(4, 3)}, embedding=torch.randn(4, 3),
-                         logits=torch.tensor([[4.0, 0.0]] * 2 + [[0.0, 4.0]] * 2))
+    output = STGCNOutput(
+        features={"global": torch.randn(4, 3)},
+        embedding=torch.randn(4, 3),
+        logits=torch.tensor([[4.0, 0.0]] * 2 + [[0.0, 4.0]] * 2),
+    )
     plain, smooth = ReIDLoss(label_smoothing=0.0), ReIDLoss(label_smoothing=0.2)
     a, b = plain(output, labels), smooth(output, labels)
     assert a["triplet/global"] == b["triplet/global"]

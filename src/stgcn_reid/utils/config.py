@@ -21,5 +21,9 @@ def model_config(cfg: DictConfig) -> dict[str, Any]:
     Stored in every checkpoint, so that evaluation, embedding and export need neither Hydra nor
     the original command line.
     """
-    keep = {key: cfg[key] for key in ("model", "data", "dataset") if key in cfg}
-    return OmegaConf.to_container(OmegaConf.create(keep), resolve=True)  # type: ignore[return-value]
+    # Resolving each node against the whole config keeps interpolations such as ${backbone}.
+    return {
+        key: OmegaConf.to_container(cfg[key], resolve=True)
+        for key in ("model", "data", "dataset")
+        if key in cfg
+    }

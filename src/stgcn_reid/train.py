@@ -1,0 +1,96 @@
+"""Training entry point: ``python -m stgcn_reid.train [group=option ...] [key=value ...]``.
+
+Composes ``conf/train.yaml``, trains STGCN, tests the best checkpoint and writes the run
+directory: ``.hydra/`` (config), ``checkpoints/`` (``last.ckpt`` and the best by val mAP),
+``metrics.json`` (final test metrics), ``cmc.png``, ``ranked.png`` and the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from stgcn_reid.lit_module import ReIDLitModule
+from stgcn_reid.report import report_test_result
+from stgcn_reid.utils.checkpoints import resolve_resume_checkpoint
+from stgcn_reid.utils.config import CONFIG_DIR, model_config
+from stgcn_reid.utils.instantiate import finish_loggers, instantiate_callbacks, instantiate_loggers
+
+log = logging.getLogger(__name__)
+
+
+def build_module(cfg: DictConfig, num_classes: int) -> ReIDLitModule:
+    """The LightningModule of a composed config, for a training split of ``num_classes`` ids."""
+    with open_dict(cfg):
+        cfg.model.num_classes = num_classes
+    scheduler = cfg.optim.get("scheduler")
+    return ReIDLitModule(
+        net=hydra.utils.instantiate(cfg.model),
+        loss=hydra.utils.instantiate(cfg.loss),
+        optimizer=hydra.utils.instantiate(cfg.optim.optimizer),
+        scheduler=hydra.utils.instantiate(scheduler) if scheduler else None,
+        metric=hydra.utils.instantiate(cfg.metric),
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
+        run_config=model_config(cfg),
+    )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, then test the best checkpoint; return the metrics (``val/*`` and ``test/*``)."""
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule.num_classes)
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=instantiate_callbacks(cfg.get("callbacks")), logger=loggers or False
+    )
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_resume_checkpoint(cfg, module))
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if cfg.test:
+            best = (
+                trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+            )
+            if not best:
+                log.warning("No best checkpoint (no validation ran): testing the last weights.")
+            trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+            if trainer.is_global_zero:
+                report_test_result(
+                    module.test_result,
+                    module.test_ranking,
+                    datamodule.test_tracklets,
+                    cfg.paths.output_dir,
+                    loggers,
+                )
+    finally:
+        finish_loggers(loggers)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
+    log.info("Composed config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))
+    metrics = train(cfg)
+    value = metrics.get(cfg.optimized_metric)
+    if value is None:
+        log.warning(
+            "optimized_metric '%s' was not logged; available: %s",
+            cfg.optimized_metric,
+            ", ".join(sorted(metrics)),
+        )
+    return value
+
+
+if __name__ == "__main__":
+    main()

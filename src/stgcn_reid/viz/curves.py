@@ -1,0 +1,50 @@
+"""CMC curves of several models or settings on one plot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def plot_cmc(
+    curves: Mapping[str, np.ndarray | list[float]],
+    path: str | Path,
+    title: str = "CMC curve",
+    dpi: int = 100,
+) -> Path:
+    """Draw CMC curves (fractions, index ``r - 1`` = rank ``r``) on one axis and save a PNG.
+
+    The legend gives each curve's rank-1. A ``matplotlib.figure.Figure`` is used directly
+    (not ``pyplot``), so nothing depends on, or changes, the global backend and no window
+    is ever opened.
+    """
+    if not curves:
+        raise ValueError("curves is empty: pass at least one {label: cmc} entry")
+    figure = Figure(figsize=(6, 4.5), dpi=dpi)
+    axes = figure.add_subplot()
+    for label, values in curves.items():
+        cmc = np.asarray(values, dtype=float)
+        if cmc.ndim != 1 or cmc.size == 0:
+            raise ValueError(f"curve {label!r} must be a non-empty 1-D array, got {cmc.shape}")
+        if np.any(~np.isfinite(cmc)) or cmc.min() < 0 or cmc.max() > 1:
+            raise ValueError(f"curve {label!r} must hold fractions in [0, 1]")
+        ranks = np.arange(1, cmc.size + 1)
+        axes.plot(
+            ranks,
+            100 * cmc,
+            marker="." if cmc.size <= 20 else None,
+            label=f"{label} (R1 {100 * cmc[0]:.1f}%)",
+        )
+    axes.set_xlabel("rank")
+    axes.set_ylabel("matching rate (%)")
+    axes.set_title(title)
+    axes.set_ylim(top=100.5)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, format="png")
+    return out
