@@ -30,10 +30,10 @@ class ReIDLitModule(pl.LightningModule):
 
     Args:
         net: the STGCN network.
-        loss: the eq. 8-9 objective.
-        optimizer: factory taking the parameters (Hydra ``_partial_``).
-        scheduler: factory taking the optimizer, stepped once per epoch, or ``None``.
         metric: factory of :class:`ReIDMetric` (one instance for validation, one for test).
+        loss: the eq. 8-9 objective (needed for fitting only).
+        optimizer: factory taking the parameters (Hydra ``_partial_``; fitting only).
+        scheduler: factory taking the optimizer, stepped once per epoch, or ``None``.
         channels_last: run the backbone in channels-last memory format (faster convolutions
             with tensor cores / oneDNN).
         compile: ``torch.compile`` the backbone when fitting.
@@ -44,10 +44,10 @@ class ReIDLitModule(pl.LightningModule):
     def __init__(
         self,
         net: STGCN,
-        loss: ReIDLoss,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None,
         metric: Callable[[], ReIDMetric],
+        loss: ReIDLoss | None = None,
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
         channels_last: bool = False,
         compile: bool = False,
         run_config: Mapping[str, Any] | None = None,
@@ -107,13 +107,17 @@ class ReIDLitModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         result = self._compute(self.val_metric)
         self.val_map_best(result["mAP"])
-        self.log_dict({f"val/{k}": float(result[k]) for k in RETRIEVAL_KEYS}, sync_dist=False)
-        self.log("val/mAP_best", self.val_map_best.compute(), prog_bar=True)
+        # The metric is already gathered from every rank, so each rank holds the same values and
+        # sync_dist's mean changes nothing; it only tells Lightning the values are global.
+        self.log_dict({f"val/{k}": float(result[k]) for k in RETRIEVAL_KEYS}, sync_dist=True)
+        self.log("val/mAP_best", self.val_map_best.compute(), prog_bar=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
         self.test_result = self._compute(self.test_metric)
         self.test_ranking = self.test_metric.last_result
-        self.log_dict({f"test/{k}": float(self.test_result[k]) for k in RETRIEVAL_KEYS})
+        self.log_dict(
+            {f"test/{k}": float(self.test_result[k]) for k in RETRIEVAL_KEYS}, sync_dist=True
+        )
 
     @staticmethod
     def _compute(metric: ReIDMetric) -> dict[str, float]:
@@ -122,6 +126,8 @@ class ReIDLitModule(pl.LightningModule):
         return result
 
     def configure_optimizers(self) -> dict[str, Any]:
+        if self.optimizer_factory is None or self.loss is None:
+            raise RuntimeError("ReIDLitModule needs a loss and an optimizer factory to be fitted")
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}

@@ -69,6 +69,8 @@ def report_test_result(
     output_dir: str | Path,
     loggers: Sequence[Logger] = (),
     extra: Mapping[str, Any] | None = None,
+    num_queries: int = 6,
+    topk: int = 5,
 ) -> dict[str, Any]:
     """Print the table, write ``metrics.json`` and the pictures, send the pictures to W&B.
 
@@ -80,7 +82,7 @@ def report_test_result(
     record["test/cmc"] = [float(x) for x in ranking.cmc]
     record.update(extra or {})
     write_json(output_dir / "metrics.json", record)
-    pictures = write_pictures(ranking, tracklets, output_dir)
+    pictures = write_pictures(ranking, tracklets, output_dir, num_queries, topk)
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.log_image(

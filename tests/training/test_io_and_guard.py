@@ -52,7 +52,7 @@ def test_guard_checks_at_epoch_end_and_passes_finite_losses() -> None:
     feed(guard, [{"total": 1.0}, {"total": 0.5}])
     guard.on_train_epoch_end(None, None)  # no error
     feed(guard, [{"total": float("inf")}])
-    with pytest.raises(NonFiniteLossError, match="'total'.*step 2"):
+    with pytest.raises(NonFiniteLossError, match=r"'total'.*step 2"):
         guard.on_train_epoch_end(None, None)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hydra
 import torch
 from omegaconf import DictConfig
 
@@ -86,3 +88,42 @@ def resolve_resume_checkpoint(cfg: DictConfig, module: torch.nn.Module) -> str |
         return None
     check_state_dict(path, load_checkpoint(path), module.state_dict())
     return str(path)
+
+
+def build_net(run_config: Mapping[str, Any]) -> torch.nn.Module:
+    """The STGCN described by a checkpoint's ``run_config``, with freshly initialised weights.
+
+    Backbone weights are not requested again (no download, no ``weights_path`` needed): the
+    checkpoint's state dict carries all of them.
+    """
+    model_cfg = dict(run_config["model"])
+    model_cfg["backbone"] = {**model_cfg["backbone"], "weights": None, "weights_path": None}
+    return hydra.utils.instantiate(model_cfg)
+
+
+def load_net(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedNet:
+    """Rebuild the trained STGCN of a Lightning checkpoint written by ``stgcn_reid.train``."""
+    checkpoint = load_checkpoint(path)
+    run_config = checkpoint.get("hyper_parameters", {}).get("run_config")
+    if not run_config:
+        raise CheckpointError(
+            f"{path} has no stored run configuration: it was not written by stgcn_reid.train"
+        )
+    net = build_net(run_config)
+    prefix = "net."
+    state = {
+        k.removeprefix(prefix): v
+        for k, v in checkpoint["state_dict"].items()
+        if k.startswith(prefix)
+    }
+    check_state_dict(path, {"state_dict": state}, net.state_dict())
+    net.load_state_dict(state)
+    return LoadedNet(net.to(map_location).eval(), run_config)
+
+
+@dataclass(frozen=True)
+class LoadedNet:
+    """A trained network in eval mode and the run configuration it was trained with."""
+
+    net: torch.nn.Module
+    run_config: Mapping[str, Any]
