@@ -23,6 +23,7 @@ from stgcn_reid.evaluation.metric import RankingResult
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import format_table, report_test_result
 from stgcn_reid.utils.checkpoints import load_net
+from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.instantiate import finish_loggers, instantiate_loggers
 from stgcn_reid.utils.io import atomic_write
@@ -117,4 +118,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_with_hints(main, "eval")

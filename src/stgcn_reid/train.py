@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import report_test_result
 from stgcn_reid.utils.checkpoints import resolve_resume_checkpoint
+from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR, model_config
 from stgcn_reid.utils.instantiate import finish_loggers, instantiate_callbacks, instantiate_loggers
 
@@ -93,4 +94,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_with_hints(main, "train")

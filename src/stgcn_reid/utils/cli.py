@@ -1,72 +1,60 @@
-"""``key=value`` command lines checked against a dataclass (OmegaConf structured configs).
-
-The inference tools (``embed``, ``search``, ``export``) take ``key=value`` arguments like the
-Hydra entry points, but are parsed with OmegaConf alone: Hydra would add a run directory, log
-files and a dependency on the ``conf/`` folder of the checkout, none of which a tool that reads
-one file and writes another needs. OmegaConf still types the values, rejects unknown keys and
-reports missing mandatory ones (fields defaulting to ``omegaconf.MISSING``).
-"""
+"""Friendlier command-line failures: suggest the real config key for a mistyped override."""
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
-from stgcn_reid.data.datasets.base import DatasetError
-from stgcn_reid.utils.checkpoints import CheckpointError
-
-Config = TypeVar("Config")
-
-#: Errors that a user can fix (bad argument, file, checkpoint or frame): reported as one line.
-USER_ERRORS: tuple[type[BaseException], ...] = (CheckpointError, DatasetError, ValueError, OSError)
-HELP_FLAGS = ("-h", "--help", "help")
+from stgcn_reid.utils.config import CONFIG_DIR
 
 
-class UsageError(ValueError):
-    """A command line that does not fit the tool's arguments."""
+def config_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:
+    """Every dotted key path of a composed config (values are not resolved)."""
+    for key in node:
+        path = f"{prefix}{key}"
+        yield path
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            yield from config_keys(child, f"{path}.")
 
 
-def parse_key_values(schema: type[Config], argv: Sequence[str]) -> Config:
-    """An instance of the dataclass ``schema`` from ``key=value`` strings (typed, checked)."""
-    loose = [arg for arg in argv if "=" not in arg]
-    if loose:
-        raise UsageError(f"arguments must be key=value, got {loose}; valid keys: {_keys(schema)}")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(list(argv)))
-        return OmegaConf.to_object(merged)  # type: ignore[return-value]
-    except OmegaConfBaseException as err:
-        # The first line names the key; the rest is OmegaConf's object-type trailer.
-        raise UsageError(f"{str(err).splitlines()[0]}; valid keys: {_keys(schema)}") from err
+def override_hints(overrides: Sequence[str], config_name: str) -> list[str]:
+    """A hint for each ``key=value`` override whose key the default config does not have.
 
-
-def run_cli(
-    schema: type[Config], run: Callable[[Config], Any], argv: Sequence[str] | None, doc: str
-) -> None:
-    """Parse ``argv`` (default ``sys.argv[1:]``) into ``schema`` and call ``run`` with it.
-
-    ``-h`` / ``--help`` prints ``doc`` and the keys with their defaults. A user error
-    (:data:`USER_ERRORS`) exits with status 1 and a one-line ``error: ...`` message instead of a
-    traceback.
+    Group selections (``dataset=mars``) and ``+``/``~``/``hydra.`` overrides are skipped: Hydra's
+    own message covers them.
     """
-    args = list(sys.argv[1:] if argv is None else argv)
-    if any(arg in HELP_FLAGS for arg in args):
-        print(doc.strip() + "\n\nkeys (default):\n" + _defaults(schema))
-        return
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name)
+    keys = set(config_keys(cfg))
+    groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}
+    hints = []
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        if "=" not in override or key[:1] in "+~-" or key.startswith("hydra."):
+            continue
+        if key in keys or key in groups:
+            continue
+        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+        suggestion = f"did you mean {' or '.join(close)}? " if close else ""
+        hints.append(
+            f"hint: '{key}' is not a key of the {config_name} config; {suggestion}"
+            f"(`python -m stgcn_reid.{config_name} --cfg job` prints every key; "
+            f"+{key}=... adds a new one)"
+        )
+    return hints
+
+
+def run_with_hints(main: Callable[[], object], config_name: str) -> None:
+    """Run a Hydra ``main``; if it exits with an error, print hints about mistyped keys."""
     try:
-        run(parse_key_values(schema, args))
-    except USER_ERRORS as err:
-        raise SystemExit(f"error: {err}") from err
-
-
-def _keys(schema: type) -> list[str]:
-    return [field.name for field in dataclasses.fields(schema)]
-
-
-def _defaults(schema: type) -> str:
-    """One ``  key=default`` line per field (``???``: mandatory)."""
-    return "\n".join(f"  {field.name}={field.default}" for field in dataclasses.fields(schema))
+        main()
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            for hint in override_hints(sys.argv[1:], config_name):
+                print(hint, file=sys.stderr)
+        raise
