@@ -20,16 +20,26 @@ def batch_hard_triplet(features: Tensor, labels: Tensor, margin: float | None = 
     """
     dist = torch.cdist(features.float(), features.float())
     same = labels[:, None] == labels[None, :]
-    if not bool((same.sum(1) > 1).all()) or bool(same.all()):
-        raise ValueError(
-            "batch-hard triplet loss needs >= 2 tracklets per identity and >= 2 identities per "
-            "batch (check data.num_instances >= 2 and data.num_identities >= 2)"
-        )
     hardest_pos = dist.masked_fill(~same, float("-inf")).amax(dim=1)
     hardest_neg = dist.masked_fill(same, float("inf")).amin(dim=1)
     if margin is None:
         return F.softplus(hardest_pos - hardest_neg).mean()
     return F.relu(hardest_pos - hardest_neg + margin).mean()
+
+
+def check_triplet_batch(labels: Tensor) -> None:
+    """Raise unless every identity has a positive and a negative in the batch.
+
+    Without them batch-hard mining silently yields a zero loss. The check reads the labels on
+    the host, so :class:`ReIDLoss` runs it on its first batch only: the P x K sampler gives
+    every later batch the same structure.
+    """
+    counts = torch.unique(labels.cpu(), return_counts=True)[1]
+    if len(counts) < 2 or int(counts.min()) < 2:
+        raise ValueError(
+            "batch-hard triplet loss needs >= 2 tracklets per identity and >= 2 identities per "
+            "batch (check data.num_instances >= 2 and data.num_identities >= 2)"
+        )
 
 
 class ReIDLoss(nn.Module):
@@ -54,9 +64,13 @@ class ReIDLoss(nn.Module):
         self.triplet_weight = triplet_weight
         self.softmax_weight = softmax_weight
         self.cross_entropy = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self._batch_checked = False
 
     def forward(self, output: STGCNOutput, pids: Tensor) -> dict[str, Tensor]:
         """Every term (``triplet/<branch>``, ``softmax``) and their weighted sum ``total``."""
+        if not self._batch_checked:
+            check_triplet_batch(pids)
+            self._batch_checked = True
         terms = {
             f"triplet/{branch}": batch_hard_triplet(feature, pids, self.margin)
             for branch, feature in output.features.items()

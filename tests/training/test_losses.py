@@ -43,9 +43,14 @@ def test_batch_hard_zero_when_identities_are_separated() -> None:
     assert 0 < batch_hard_triplet(features, labels, None).item() < 1e-3
 
 
-def test_batch_hard_rejects_batches_without_positives() -> None:
+@pytest.mark.parametrize("labels", [[0, 1, 2], [0, 0, 1], [0, 0, 0, 0]])
+def test_batches_without_positives_or_negatives_are_rejected(labels: list[int]) -> None:
+    features = {"global": torch.randn(len(labels), 4)}
+    output = STGCNOutput(
+        features=features, embedding=features["global"], logits=torch.randn(len(labels), 3)
+    )
     with pytest.raises(ValueError, match="num_instances"):
-        batch_hard_triplet(torch.randn(3, 4), torch.tensor([0, 1, 2]))
+        ReIDLoss()(output, torch.tensor(labels))
 
 
 def test_reid_loss_has_one_triplet_term_per_branch_and_sums() -> None:
