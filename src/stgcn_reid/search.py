@@ -39,15 +39,14 @@ from stgcn_reid.evaluation import compute_distance
 from stgcn_reid.utils.io import atomic_write
 from stgcn_reid.utils.keyvalue import run_cli
 
-# _paste_tile is private to viz.ranking; reused rather than copied so that search pictures
-# look exactly like the evaluation's ranked.png.
+# The evaluation's drawing primitives, so that search pictures look exactly like ranked.png.
 from stgcn_reid.viz.ranking import (
     BACKGROUND,
     GREEN,
     QUERY_GREY,
     RED,
     RankGridLayout,
-    _paste_tile,
+    paste_tile,
 )
 
 NEUTRAL = (160, 160, 160)
@@ -148,7 +147,7 @@ def plot_search(
         for rank, ((g, dist), colour) in enumerate(zip(ranked, colours[row], strict=True), 1):
             tiles.append((gallery.frames(g), colour, f"#{rank} {gallery.names[g]} d={dist:.3g}"))
         for column, (frames, colour, caption) in enumerate(tiles):
-            _paste_tile(canvas, layout, layout.tile_box(row, column), frames, colour, caption)
+            paste_tile(canvas, layout, layout.tile_box(row, column), frames, colour, caption)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))

@@ -112,7 +112,7 @@ def plot_ranked_results(
             colour = GREEN if gp[g] == qp[q] else RED
             tiles.append((gallery_frames[g], colour, f"#{rank} pid {gp[g]} cam {gc[g]}"))
         for column, (frames, colour, caption) in enumerate(tiles):
-            _paste_tile(canvas, layout, layout.tile_box(row, column), frames, colour, caption)
+            paste_tile(canvas, layout, layout.tile_box(row, column), frames, colour, caption)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(out, format="PNG")
@@ -128,7 +128,7 @@ def _top_gallery(
     return order[~junk][:topk]
 
 
-def _paste_tile(
+def paste_tile(
     canvas: Image.Image,
     layout: RankGridLayout,
     box: tuple[int, int, int, int],
