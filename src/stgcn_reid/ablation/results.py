@@ -1,0 +1,175 @@
+"""Scores of finished runs, and Table 3's "Ensemble" computed from two runs' test features."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from stgcn_reid.ablation.runner import Run, read_record
+from stgcn_reid.ablation.study import ENSEMBLE_MEMBERS
+from stgcn_reid.evaluation import compute_distance, evaluate_rank
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Test scores of one run (fractions) and its CMC curve."""
+
+    mean_ap: float
+    rank1: float
+    rank5: float
+    cmc: np.ndarray = field(repr=False)
+
+
+def read_scores(metrics_path: Path) -> Scores:
+    """The ``test/*`` scores of a run's ``metrics.json``."""
+    try:
+        metrics = json.loads(Path(metrics_path).read_text())
+        return Scores(
+            float(metrics["test/mAP"]),
+            float(metrics["test/rank1"]),
+            float(metrics["test/rank5"]),
+            np.asarray(metrics["test/cmc"], dtype=float),
+        )
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(
+            f"{metrics_path}: expected a metrics.json with test/mAP, test/rank1, test/rank5 "
+            f"and test/cmc ({err!r})"
+        ) from err
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Query and gallery tracklet features of one model, as ``stgcn_reid.eval`` saves them.
+
+    ``q_tracks`` / ``g_tracks`` index the evaluation tracklets (queries first, then the
+    gallery tracklets that are not queries).
+    """
+
+    query: np.ndarray
+    gallery: np.ndarray
+    q_pids: np.ndarray
+    g_pids: np.ndarray
+    q_camids: np.ndarray
+    g_camids: np.ndarray
+    q_tracks: np.ndarray
+    g_tracks: np.ndarray
+
+
+#: FeatureSet field -> array name in features.npz.
+NPZ_KEYS: dict[str, str] = {
+    "query": "query_features",
+    "gallery": "gallery_features",
+    "q_pids": "query_pids",
+    "g_pids": "gallery_pids",
+    "q_camids": "query_camids",
+    "g_camids": "gallery_camids",
+    "q_tracks": "query_tracks",
+    "g_tracks": "gallery_tracks",
+}
+
+
+def load_features(path: Path) -> FeatureSet:
+    """Read a ``features.npz`` written with ``eval.save_features=true``."""
+    with np.load(path) as data:
+        missing = sorted(set(NPZ_KEYS.values()) - set(data.files))
+        if missing:
+            raise ValueError(
+                f"{path}: missing arrays {missing}; expected {sorted(NPZ_KEYS.values())}"
+            )
+        return FeatureSet(**{name: data[key] for name, key in NPZ_KEYS.items()})
+
+
+def ensemble_scores(
+    members: Sequence[FeatureSet],
+    metric: str = "euclidean",
+    normalize: bool = False,
+    protocol: str = "standard",
+    max_rank: int = 50,
+) -> Scores:
+    """Table 3's "Ensemble": rank the gallery by the sum of the members' distance matrices.
+
+    Each member's distances come from its own features (their widths differ); the members
+    must describe the same query and gallery tracklets in the same order.
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+    first = members[0]
+    for index, other in enumerate(members[1:], start=1):
+        for name in ("q_pids", "g_pids", "q_camids", "g_camids", "q_tracks", "g_tracks"):
+            if not np.array_equal(getattr(first, name), getattr(other, name)):
+                raise ValueError(
+                    f"ensemble member {index} has other {name} than member 0: the members "
+                    "must be evaluated on the same query and gallery"
+                )
+    distmat = sum(
+        compute_distance(
+            torch.from_numpy(m.query), torch.from_numpy(m.gallery), metric, normalize
+        ).double()
+        for m in members
+    )
+    result = evaluate_rank(
+        distmat,
+        first.q_pids,
+        first.g_pids,
+        first.q_camids,
+        first.g_camids,
+        max_rank=max_rank,
+        protocol=protocol,
+    )
+    cmc = np.asarray(result["cmc"])
+    return Scores(float(result["mAP"]), float(cmc[0]), float(cmc[min(5, len(cmc)) - 1]), cmc)
+
+
+def run_metric_options(run_dir: Path) -> dict[str, Any]:
+    """The retrieval settings a run was tested with (distance, normalisation, protocol)."""
+    config = Path(run_dir) / ".hydra" / "config.yaml"
+    metric = OmegaConf.load(config).get("metric")
+    if metric is None:
+        raise ValueError(f"{config} has no 'metric' section: not a stgcn_reid.train run")
+    return {
+        "metric": metric.metric,
+        "normalize": bool(metric.normalize),
+        "protocol": metric.protocol,
+        "max_rank": int(metric.max_rank),
+    }
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """Scores and wall times (s: training, testing, feature extraction) by (key, seed).
+
+    The key is a variant key, a sweep point name, or ``"ensemble"``.
+    """
+
+    scores: dict[tuple[str, int], Scores]
+    walls: dict[tuple[str, int], float]
+
+
+def collect_results(runs: Sequence[Run]) -> StudyResults:
+    """Scores of the finished runs, plus the ensemble of every seed with both members' features."""
+    scores: dict[tuple[str, int], Scores] = {}
+    walls: dict[tuple[str, int], float] = {}
+    for run in runs:
+        if not run.trained:
+            continue
+        scores[(run.key, run.seed)] = read_scores(run.metrics_path)
+        record = read_record(run)
+        walls[(run.key, run.seed)] = record.get("train_wall_s", 0.0) + record.get(
+            "eval_wall_s", 0.0
+        )
+    by_key = {(run.key, run.seed): run for run in runs if run.group == "variants"}
+    for seed in sorted({seed for _, seed in by_key}):
+        members = [by_key.get((key, seed)) for key in ENSEMBLE_MEMBERS]
+        if all(m is not None and m.features_path.is_file() for m in members):
+            scores[("ensemble", seed)] = ensemble_scores(
+                [load_features(m.features_path) for m in members],
+                **run_metric_options(members[0].directory),
+            )
+    return StudyResults(scores, walls)

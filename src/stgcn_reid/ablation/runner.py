@@ -1,0 +1,291 @@
+"""Planning and running the study: one ``python -m stgcn_reid.train`` subprocess per run.
+
+A run lives in ``<log dir>/<budget>/<dataset>/{variants/<variant>,sweeps/<point>}/seed<k>/``
+(the training run directory). It is done when its ``metrics.json`` exists (and, where its test
+features are needed, ``eval/features.npz``), so a study started again skips what is done;
+a run stopped mid-training continues from its ``last.ckpt``. Each run directory also gets
+``ablation.json`` (commands and wall times) and the logs ``ablation-{train,eval}.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stgcn_reid.ablation.study import (
+    BUDGETS,
+    ENSEMBLE_MEMBERS,
+    PICTURE_MODELS,
+    STUDIES,
+    VARIANT_KEYS,
+    VARIANTS,
+    sweep_points,
+)
+from stgcn_reid.utils.io import write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run and, if ``features``, the extraction of its test features."""
+
+    group: str  # "variants" or "sweeps"
+    key: str  # a variant key or a sweep point name (M3_K2_Pt4_Ps4)
+    seed: int
+    directory: Path
+    overrides: tuple[str, ...]  # every override except the seed and the run directory
+    features: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.key}/seed{self.seed}"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.directory / "metrics.json"
+
+    @property
+    def features_path(self) -> Path:
+        return self.directory / "eval" / "features.npz"
+
+    @property
+    def record_path(self) -> Path:
+        return self.directory / "ablation.json"
+
+    @property
+    def trained(self) -> bool:
+        return self.metrics_path.is_file()
+
+    @property
+    def done(self) -> bool:
+        return self.trained and (not self.features or self.features_path.is_file())
+
+    def train_command(self, python: str = sys.executable) -> list[str]:
+        return [
+            python,
+            "-m",
+            "stgcn_reid.train",
+            *self.overrides,
+            f"seed={self.seed}",
+            f"hydra.run.dir={self.directory}",
+        ]
+
+
+def study_dir(log_dir: Path, budget: str, dataset: str) -> Path:
+    """Where the runs of one budget on one dataset live."""
+    return Path(log_dir) / budget / dataset
+
+
+def plan_runs(
+    study: str,
+    budget: str,
+    seeds: Sequence[int],
+    log_dir: Path,
+    dataset: str = "synthetic_hard",
+    variants: Sequence[str] = VARIANT_KEYS,
+    data_dir: Path | None = None,
+) -> list[Run]:
+    """The runs of ``study`` (``variants``, ``sweeps`` or ``all``) in the order they run.
+
+    Variants run for every seed, the sweeps for the first seed only. Test features are
+    extracted for the ensemble members (every seed) and the picture models (first seed).
+    """
+    if study not in STUDIES:
+        raise ValueError(f"--study must be one of {STUDIES}, got {study!r}")
+    if budget not in BUDGETS:
+        raise ValueError(f"--budget must be one of {sorted(BUDGETS)}, got {budget!r}")
+    unknown = sorted(set(variants) - set(VARIANT_KEYS))
+    if unknown:
+        raise ValueError(f"--variants has unknown names {unknown}; valid: {list(VARIANT_KEYS)}")
+    if not seeds:
+        raise ValueError("--seeds needs at least one seed")
+    seeds = list(dict.fromkeys(seeds))  # a seed given twice runs once
+    root = study_dir(log_dir, budget, dataset)
+    common = (f"dataset={dataset}",) + ((f"paths.data_dir={data_dir}",) if data_dir else ())
+    runs = []
+    if study in ("variants", "all"):
+        for variant in (v for v in VARIANTS if v.key in variants):
+            for seed in seeds:
+                features = variant.key in ENSEMBLE_MEMBERS or (
+                    variant.key in PICTURE_MODELS and seed == seeds[0]
+                )
+                runs.append(
+                    Run(
+                        "variants",
+                        variant.key,
+                        seed,
+                        root / "variants" / variant.key / f"seed{seed}",
+                        common + BUDGETS[budget].variants + variant.overrides,
+                        features,
+                    )
+                )
+    if study in ("sweeps", "all"):
+        for name, setting in sweep_points().items():
+            runs.append(
+                Run(
+                    "sweeps",
+                    name,
+                    seeds[0],
+                    root / "sweeps" / name / f"seed{seeds[0]}",
+                    common
+                    + BUDGETS[budget].sweeps
+                    + tuple(f"{option}={value}" for option, value in setting.items()),
+                )
+            )
+    return runs
+
+
+def report_runs(planned: Sequence[Run], log_dir: Path, budget: str, dataset: str) -> list[Run]:
+    """The runs a report covers: the ``planned`` ones and every finished run of the same budget
+    and dataset, whatever ``--study``, ``--variants`` or ``--seeds`` ran it, in table order.
+
+    So a study run in parts (variants first, the sweeps later) still gets one complete report.
+    """
+    root = study_dir(log_dir, budget, dataset)
+    found = sorted({int(p.parent.name[4:]) for p in root.glob("*/*/seed*/metrics.json")})
+    seeds = list(dict.fromkeys([*(r.seed for r in planned), *found]))
+    if not seeds:
+        return []
+    wanted = {(r.group, r.key, r.seed) for r in planned}
+    return [
+        run
+        for run in plan_runs("all", budget, seeds, log_dir, dataset)
+        if (run.group, run.key, run.seed) in wanted or run.trained
+    ]
+
+
+#: Runs a command with its output appended to a log file; returns the exit status.
+Launcher = Callable[[Sequence[str], Path], int]
+
+
+def subprocess_launcher(command: Sequence[str], log_path: Path) -> int:
+    """Run ``command`` in the current directory, stdout and stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1"}
+    with log_path.open("a") as handle:
+        return subprocess.run(
+            list(command), stdout=handle, stderr=subprocess.STDOUT, env=env, check=False
+        ).returncode
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint the run's final test used: its best by val mAP, else ``last.ckpt``.
+
+    With ``save_top_k=1`` there is one ``best-*.ckpt``; should an interrupted attempt have left
+    another, the newest is the one the finished attempt wrote.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    best = sorted(folder.glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if best:
+        return best[-1]
+    last = folder / "last.ckpt"
+    if not last.is_file():
+        raise FileNotFoundError(f"{folder}: no best-*.ckpt and no last.ckpt")
+    return last
+
+
+def read_record(run: Run) -> dict[str, Any]:
+    """The run's ``ablation.json`` (commands, wall times); empty if it has none yet."""
+    try:
+        return json.loads(run.record_path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _update_record(run: Run, **values: Any) -> None:
+    record = read_record(run)
+    for key, value in values.items():
+        # Wall times add up over the attempts of a resumed run.
+        record[key] = record.get(key, 0.0) + value if key.endswith("_wall_s") else value
+    write_json(run.record_path, record)
+
+
+def train_run(run: Run, launcher: Launcher, python: str = sys.executable) -> bool:
+    """Train and test one run; continue from ``last.ckpt`` if an attempt was interrupted."""
+    command = run.train_command(python)
+    if (run.directory / "checkpoints" / "last.ckpt").is_file():
+        command.append("resume=true")
+    elif run.directory.exists():
+        # A failed attempt with nothing to resume from: start clean, so that no stale file
+        # of it is mistaken for this run's.
+        shutil.rmtree(run.directory)
+    start = time.perf_counter()
+    status = launcher(command, run.directory / "ablation-train.log")
+    if status != 0 or not run.trained:
+        return False
+    _update_record(run, train_command=shlex.join(command), train_wall_s=time.perf_counter() - start)
+    return True
+
+
+def extract_features(
+    run: Run, launcher: Launcher, eval_overrides: Sequence[str], python: str = sys.executable
+) -> bool:
+    """Write ``eval/features.npz`` of the run's tested checkpoint with ``stgcn_reid.eval``."""
+    try:
+        checkpoint = best_checkpoint(run.directory)
+    except FileNotFoundError as err:
+        log.error("%s", err)
+        return False
+    command = [
+        python,
+        "-m",
+        "stgcn_reid.eval",
+        f"ckpt_path={checkpoint}",
+        f"hydra.run.dir={run.features_path.parent}",
+        "eval.save_features=true",
+        *eval_overrides,
+    ]
+    start = time.perf_counter()
+    status = launcher(command, run.directory / "ablation-eval.log")
+    if status != 0 or not run.features_path.is_file():
+        return False
+    _update_record(run, eval_command=shlex.join(command), eval_wall_s=time.perf_counter() - start)
+    return True
+
+
+def execute(
+    runs: Sequence[Run],
+    launcher: Launcher = subprocess_launcher,
+    eval_overrides: Sequence[str] = (),
+    python: str = sys.executable,
+) -> list[str]:
+    """Run, in order, what is not done yet; a failed run does not stop the others.
+
+    Returns one message per failed run, naming its log file.
+    """
+    failures = []
+    for index, run in enumerate(runs, start=1):
+        prefix = f"[{index}/{len(runs)}] {run.group}/{run.name}"
+        if run.done:
+            log.info("%s: done already, skipped", prefix)
+            continue
+        start = time.perf_counter()
+        if not run.trained:
+            log.info("%s: training in %s", prefix, run.directory)
+            if not train_run(run, launcher, python):
+                failures.append(
+                    f"{run.name}: training failed, see {run.directory}/ablation-train.log"
+                )
+                log.error("%s", failures[-1])
+                continue
+        if run.features and not run.features_path.is_file():
+            log.info("%s: extracting test features", prefix)
+            if not extract_features(run, launcher, eval_overrides, python):
+                failures.append(
+                    f"{run.name}: evaluation failed, see {run.directory}/ablation-eval.log"
+                )
+                log.error("%s", failures[-1])
+                continue
+        log.info("%s: finished in %.0f s", prefix, time.perf_counter() - start)
+    return failures

@@ -1,0 +1,84 @@
+"""Table 3's ensemble (score sum) on hand-made features, and reading the runs' outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stgcn_reid.ablation import FeatureSet, ensemble_scores, load_features
+from stgcn_reid.ablation.results import NPZ_KEYS, read_scores
+from stgcn_reid.evaluation import evaluate_rank
+
+# Two queries (ids 1 and 2, camera 0); gallery: ids 1, 2, 3, 4 in camera 1.
+Q_PIDS, G_PIDS = np.array([1, 2]), np.array([1, 2, 3, 4])
+Q_CAMS, G_CAMS = np.zeros(2, dtype=int), np.ones(4, dtype=int)
+
+
+def features(query: list[float], gallery: list[float]) -> FeatureSet:
+    """1-D features, so that the Euclidean distance is |q - g|, easy to reason about."""
+    return FeatureSet(
+        query=np.array(query, dtype=np.float32)[:, None],
+        gallery=np.array(gallery, dtype=np.float32)[:, None],
+        q_pids=Q_PIDS,
+        g_pids=G_PIDS,
+        q_camids=Q_CAMS,
+        g_camids=G_CAMS,
+        q_tracks=np.array([0, 1]),
+        g_tracks=np.array([2, 3, 4, 5]),
+    )
+
+
+# A ranks query 1 right (distance 0) and query 2 wrong (id 3 at 1, id 2 at 3); B the opposite
+# (query 1: id 3 at 4 before id 1 at 6; query 2: id 2 at 0). Summed, both are right.
+A = features([0, 10], [0, 13, 9, -30])
+B = features([0, 10], [-6, 10, 4, 40])
+
+
+def test_score_sum_fixes_what_each_member_gets_wrong() -> None:
+    # A model paired with itself ranks as it does alone.
+    alone = [ensemble_scores([m, m], max_rank=4) for m in (A, B)]
+    assert [s.rank1 for s in alone] == [0.5, 0.5]
+
+    both = ensemble_scores([A, B], max_rank=4)
+    assert both.rank1 == 1.0
+    summed = np.abs(A.query - A.gallery.T) + np.abs(B.query - B.gallery.T)
+    expected = evaluate_rank(summed, Q_PIDS, G_PIDS, Q_CAMS, G_CAMS, max_rank=4)
+    assert both.mean_ap == pytest.approx(expected["mAP"])
+    np.testing.assert_allclose(both.cmc, expected["cmc"])
+    assert both.rank5 == 1.0  # rank 5 of a 4-item gallery: its last rank
+
+
+def test_members_must_rank_the_same_tracklets() -> None:
+    shuffled = dataclasses.replace(B, g_tracks=np.array([3, 2, 4, 5]))
+    with pytest.raises(ValueError, match="other g_tracks than member 0"):
+        ensemble_scores([A, shuffled])
+    with pytest.raises(ValueError, match="at least 2 members"):
+        ensemble_scores([A])
+
+
+def test_load_features_reads_what_eval_writes_and_names_missing_arrays(tmp_path: Path) -> None:
+    path = tmp_path / "features.npz"
+    np.savez(path, **{key: getattr(A, name) for name, key in NPZ_KEYS.items()})
+    loaded = load_features(path)
+    np.testing.assert_array_equal(loaded.gallery, A.gallery)
+    np.testing.assert_array_equal(loaded.q_tracks, A.q_tracks)
+
+    np.savez(tmp_path / "partial.npz", query_features=A.query)
+    with pytest.raises(ValueError, match=r"partial.npz: missing arrays \['gallery_camids'"):
+        load_features(tmp_path / "partial.npz")
+
+
+def test_read_scores_needs_the_test_metrics(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.json"
+    path.write_text(
+        json.dumps({"test/mAP": 0.5, "test/rank1": 0.25, "test/rank5": 0.75, "test/cmc": [0.25]})
+    )
+    scores = read_scores(path)
+    assert (scores.mean_ap, scores.rank1, scores.rank5) == (0.5, 0.25, 0.75)
+    path.write_text(json.dumps({"val/mAP": 0.5}))
+    with pytest.raises(ValueError, match=r"metrics\.json: expected a metrics\.json with test/mAP"):
+        read_scores(path)

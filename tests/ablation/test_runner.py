@@ -1,0 +1,188 @@
+"""Planning the study and running it: which runs exist, what is skipped, resumed or retried."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from stgcn_reid.ablation import plan_runs
+from stgcn_reid.ablation.runner import Run, execute, report_runs
+from stgcn_reid.ablation.study import BUDGETS, VARIANT_KEYS
+
+
+def _option(run: Run, key: str) -> str | None:
+    """The value the run's overrides give ``key`` (the last one wins, as in Hydra)."""
+    values = [o.split("=", 1)[1] for o in run.overrides if o.split("=", 1)[0] == key]
+    return values[-1] if values else None
+
+
+def test_plan_covers_every_variant_and_seed_and_each_sweep_point_once(tmp_path: Path) -> None:
+    runs = plan_runs("all", "smoke", [3, 1], tmp_path)
+    variants = [r for r in runs if r.group == "variants"]
+    sweeps = [r for r in runs if r.group == "sweeps"]
+
+    assert {(r.key, r.seed) for r in variants} == {(k, s) for k in VARIANT_KEYS for s in (3, 1)}
+    # M 2..6 (K=2), K 1,3,4 (M=4; K=2 is the M sweep's M=4), P_t 2,8 and P_s 2,8 (the (4, 4)
+    # point is the M sweep's M=3): 5 + 3 + 2 + 2 distinct settings, first seed only.
+    assert len(sweeps) == 12
+    assert {r.seed for r in sweeps} == {3}
+    settings = {
+        tuple(
+            _option(r, f"model.{k}")
+            for k in ("tgcn_layers", "sgcn_layers", "tgcn_patches", "sgcn_patches")
+        )
+        for r in sweeps
+    }
+    assert len(settings) == 12
+    assert ("4", "1", "4", "4") in settings and ("3", "2", "8", "4") in settings
+    assert all(_option(r, "data.height") == "128" for r in sweeps)  # P = 8 needs 8 rows
+
+    # Features: the ensemble members at every seed, the picture models at the first seed only.
+    with_features = {(r.key, r.seed) for r in runs if r.features}
+    assert with_features == {
+        ("sgcn_global", 3),
+        ("sgcn_global", 1),
+        ("tgcn_global", 3),
+        ("tgcn_global", 1),
+        ("baseline", 3),
+        ("stgcn", 3),
+    }
+    # Every run directory is distinct, and the seed and directory reach the command line.
+    assert len({r.directory for r in runs}) == len(runs)
+    command = variants[0].train_command("python")
+    assert command[:3] == ["python", "-m", "stgcn_reid.train"]
+    assert f"hydra.run.dir={variants[0].directory}" in command and "seed=3" in command
+
+
+def test_variant_overrides_select_the_branches_and_graphs(tmp_path: Path) -> None:
+    runs = {r.key: r for r in plan_runs("variants", "quick", [0], tmp_path, data_dir=tmp_path)}
+    assert _option(runs["baseline"], "model.branches") == "[global]"
+    assert _option(runs["tfcn_global"], "model.branches") == "[global,temporal]"
+    assert _option(runs["tfcn_global"], "model.temporal.graph") == "false"
+    assert _option(runs["tfcn_sfcn_global"], "model.spatial.graph") == "false"
+    assert _option(runs["stgcn"], "model.temporal.graph") is None
+    for run in runs.values():
+        assert _option(run, "dataset") == "synthetic_hard"
+        assert _option(run, "paths.data_dir") == str(tmp_path)
+        assert set(BUDGETS["quick"].variants) <= set(run.overrides)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"variants": ["baseline", "tgcn"]}, "unknown names \\['tgcn'\\]"),
+        ({"study": "tables"}, "--study must be one of"),
+        ({"budget": "long"}, "--budget must be one of"),
+        ({"seeds": []}, "at least one seed"),
+    ],
+)
+def test_plan_rejects_bad_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:
+    arguments = {"study": "variants", "budget": "smoke", "seeds": [0], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        plan_runs(log_dir=tmp_path, **arguments)
+
+
+class FakeLauncher:
+    """Records commands; a train command writes metrics.json, an eval one features.npz."""
+
+    def __init__(self, fail_for: str | None = None) -> None:
+        self.commands: list[list[str]] = []
+        self.fail_for = fail_for
+
+    def __call__(self, command: Sequence[str], log_path: Path) -> int:
+        self.commands.append(list(command))
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        run_dir = Path(next(a for a in command if a.startswith("hydra.run.dir=")).split("=", 1)[1])
+        if self.fail_for and self.fail_for in str(run_dir):
+            return 1
+        if "stgcn_reid.eval" in command:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "features.npz").write_bytes(b"")
+        else:
+            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (run_dir / "checkpoints" / "best-epoch000-mAP0.5.ckpt").write_bytes(b"")
+            (run_dir / "metrics.json").write_text("{}")
+        return 0
+
+
+def _runs(tmp_path: Path) -> dict[str, Run]:
+    return {r.key: r for r in plan_runs("variants", "smoke", [0], tmp_path)}
+
+
+def test_execute_skips_finished_work_and_resumes_interrupted_runs(tmp_path: Path) -> None:
+    runs = _runs(tmp_path)
+    # Finished, no features needed: skipped.
+    runs["tfcn_global"].directory.mkdir(parents=True)
+    runs["tfcn_global"].metrics_path.write_text("{}")
+    # Trained, features needed but missing: only the evaluation runs.
+    runs["sgcn_global"].directory.mkdir(parents=True)
+    runs["sgcn_global"].metrics_path.write_text("{}")
+    (runs["sgcn_global"].directory / "checkpoints").mkdir()
+    (runs["sgcn_global"].directory / "checkpoints" / "last.ckpt").write_bytes(b"")
+    # Interrupted with a last.ckpt: continued with resume=true.
+    (runs["stgcn"].directory / "checkpoints").mkdir(parents=True)
+    (runs["stgcn"].directory / "checkpoints" / "last.ckpt").write_bytes(b"")
+    # Crashed before any checkpoint: its leftovers are removed and it starts afresh.
+    runs["baseline"].directory.mkdir(parents=True)
+    (runs["baseline"].directory / "stale.txt").write_text("from a crashed attempt")
+
+    launcher = FakeLauncher()
+    assert execute(list(runs.values()), launcher, eval_overrides=["data.num_workers=0"]) == []
+
+    launched = [
+        (c[2], Path(next(a for a in c if a.startswith("hydra.run.dir=")).split("=", 1)[1]))
+        for c in launcher.commands
+    ]
+    trained = {d for m, d in launched if m == "stgcn_reid.train"}
+    evaluated = {d.parent for m, d in launched if m == "stgcn_reid.eval"}
+    assert runs["tfcn_global"].directory not in trained | evaluated
+    assert runs["sgcn_global"].directory not in trained
+    assert evaluated == {
+        runs[k].directory for k in ("sgcn_global", "tgcn_global", "baseline", "stgcn")
+    }
+    stgcn_command = next(
+        c for c in launcher.commands if f"hydra.run.dir={runs['stgcn'].directory}" in c
+    )
+    assert "resume=true" in stgcn_command
+    baseline_command = next(
+        c for c in launcher.commands if f"hydra.run.dir={runs['baseline'].directory}" in c
+    )
+    assert "resume=true" not in baseline_command
+    assert not (runs["baseline"].directory / "stale.txt").exists()
+    eval_command = next(c for c in launcher.commands if "stgcn_reid.eval" in c)
+    assert "eval.save_features=true" in eval_command and "data.num_workers=0" in eval_command
+    assert all(r.done for r in runs.values())
+
+    # A second pass finds everything done and launches nothing.
+    again = FakeLauncher()
+    assert execute(list(runs.values()), again) == []
+    assert again.commands == []
+
+
+def test_a_failed_run_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+    runs = _runs(tmp_path)
+    launcher = FakeLauncher(fail_for="variants/tgcn_global/")
+    failures = execute(list(runs.values()), launcher)
+    assert len(failures) == 1
+    assert "tgcn_global/seed0: training failed" in failures[0]
+    assert str(runs["tgcn_global"].directory / "ablation-train.log") in failures[0]
+    assert [k for k, r in runs.items() if not r.done] == ["tgcn_global"]
+
+
+def test_report_covers_finished_runs_of_earlier_invocations(tmp_path: Path) -> None:
+    # Earlier: all variants with seeds 0 and 5, and one sweep point; now: baseline, seed 0.
+    for run in plan_runs("all", "smoke", [0, 5], tmp_path)[::3]:
+        run.directory.mkdir(parents=True)
+        run.metrics_path.write_text("{}")
+    finished = {
+        (r.group, r.key, r.seed) for r in plan_runs("all", "smoke", [0, 5], tmp_path) if r.trained
+    }
+    planned = plan_runs("variants", "smoke", [0], tmp_path, variants=["baseline"])
+
+    covered = report_runs(planned, tmp_path, "smoke", "synthetic_hard")
+    assert {(r.group, r.key, r.seed) for r in covered} == finished | {("variants", "baseline", 0)}
+    groups = [r.group for r in covered]
+    assert "sweeps" in groups and groups == sorted(groups, key=lambda g: g == "sweeps")
+    assert report_runs([], tmp_path / "empty", "smoke", "synthetic_hard") == []
