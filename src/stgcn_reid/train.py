@@ -1,18 +1,22 @@
 """Training entry point: ``python -m stgcn_reid.train [group=option ...] [key=value ...]``.
 
 Composes ``conf/train.yaml``, trains STGCN, tests the best checkpoint and writes the run
-directory: ``.hydra/`` (config), ``checkpoints/`` (``last.ckpt`` and the best by val mAP),
-``metrics.json`` (final test metrics), ``cmc.png``, ``ranked.png`` and the logs.
+directory: ``.hydra/`` (config), ``checkpoints/`` (``last.ckpt`` to resume from, the one before
+it and the best by val mAP), ``metrics.json`` (final test metrics), ``cmc.png``, ``ranked.png``
+and the logs. Resuming and what survives a crash: ``docs/robustness.md``.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import report_test_result
@@ -42,7 +46,13 @@ def build_module(cfg: DictConfig, num_classes: int) -> ReIDLitModule:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Train, then test the best checkpoint; return the metrics (``val/*`` and ``test/*``)."""
+    """Train, then test the best checkpoint; return the metrics (``val/*`` and ``test/*``).
+
+    A SIGTERM (cluster pre-emption) stops training after the current step, with
+    ``checkpoints/last.ckpt`` at that step (:class:`~stgcn_reid.utils.checkpoint_io.
+    ResumeCheckpoint`), and exits with status 143 (128 + SIGTERM) so that a scheduler does not
+    mistake the run for finished.
+    """
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()
@@ -55,15 +65,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_resume_checkpoint(cfg, module))
+        # weights_only: checkpoints hold tensors and plain containers; refuse pickled code.
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=resolve_resume_checkpoint(cfg, module),
+            weights_only=True,
+        )
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if cfg.test:
-            best = (
-                trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-            )
+            best = best_checkpoint(trainer)
             if not best:
                 log.warning("No best checkpoint (no validation ran): testing the last weights.")
-            trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
             metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
             if trainer.is_global_zero:
                 report_test_result(
@@ -73,9 +87,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                     cfg.paths.output_dir,
                     loggers,
                 )
+    except SIGTERMException as stop:
+        raise SystemExit(128 + signal.SIGTERM) from stop
     finally:
         finish_loggers(loggers)
     return metrics
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str:
+    """The best checkpoint of the first ``ModelCheckpoint`` that monitors a metric, or ``""``."""
+    return next(
+        (
+            callback.best_model_path
+            for callback in trainer.checkpoint_callbacks
+            if isinstance(callback, ModelCheckpoint) and callback.monitor
+        ),
+        "",
+    )
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

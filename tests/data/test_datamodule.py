@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from stgcn_reid.data.datamodule import EvalTracklets, ReIDDataModule
+from stgcn_reid.data.datamodule import EvalTracklets, ReIDDataModule, ResumableLoader
 from stgcn_reid.data.datasets import DatasetError, Tracklet, build_dataset
 
 from .trees import make_duke_tree
@@ -188,3 +188,42 @@ def test_factory_logs_the_split_table_and_rejects_unknown_names(
     assert "train         6         21" in caplog.text  # 6 ids, 3+4+5+2+3+4 tracklets
     with pytest.raises(ValueError, match=r"'market'.*\('mars', 'dukemtmc_video', 'synthetic'\)"):
         build_dataset("market", duke)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_train_loader_resumes_mid_epoch_where_it_stopped(duke: Path, num_workers: int) -> None:
+    """The state counts batches handed out, not the ones workers have already prefetched."""
+
+    def loader() -> ResumableLoader:
+        # Not persistent: in this process, after the Lightning fit above, the first persistent
+        # worker pool takes ~10 s to shut down (a plain DataLoader too).
+        dm = datamodule(duke, num_workers=num_workers, persistent_workers=False)
+        dm.setup("fit")
+        train = dm.train_dataloader()
+        train.batch_sampler.set_epoch(1)
+        return train
+
+    expected = [batch["clips"] for batch in loader()]
+    assert len(expected) == 3
+    interrupted = loader()
+    batches = iter(interrupted)
+    assert torch.equal(next(batches)["clips"], expected[0])
+    state = interrupted.state_dict()
+    assert state == {"epoch": 1, "batches": 1}
+    assert len(list(batches)) == 2  # drained: workers holding prefetched batches stop at once
+
+    resumed = loader()
+    resumed.batch_sampler.set_epoch(0)  # a fresh loader, as Lightning builds it on resume
+    resumed.load_state_dict(state)
+    rest = [batch["clips"] for batch in resumed]
+    assert len(rest) == 2
+    assert all(torch.equal(a, b) for a, b in zip(rest, expected[1:], strict=True))
+    assert resumed.state_dict() == {"epoch": 1, "batches": 3}
+    assert len(list(resumed)) == 3  # the skip applied once; the next pass is a whole epoch
+
+
+def test_train_loader_rejects_a_position_past_the_epoch(duke: Path) -> None:
+    dm = datamodule(duke)
+    dm.setup("fit")
+    with pytest.raises(ValueError, match=r"stopped after 5 batches, but an epoch now has 3"):
+        dm.train_dataloader().load_state_dict({"epoch": 0, "batches": 5})

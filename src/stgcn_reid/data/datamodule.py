@@ -7,6 +7,7 @@ test set with repeated tracklets.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, get_args
@@ -48,35 +49,89 @@ class EvalTracklets:
 
 
 class _EpochBroadcast:
-    """The training DataLoader's batch sampler: forwards ``set_epoch`` to sampler and dataset.
+    """The training DataLoader's batch sampler: forwards ``set_epoch``, and can start mid-epoch.
 
     Lightning's fit loop calls ``set_epoch`` on ``dataloader.sampler`` and on
     ``dataloader.batch_sampler.sampler`` only (``lightning_fabric.utilities.data.
     _set_sampler_epoch``), neither on a batch sampler nor on the dataset. This object is its
     own ``sampler``, so that call lands here and reaches the P x K plan and the per-item seeds.
+
+    Iteration begins at batch ``start`` of the epoch's plan (0 but when
+    :class:`ResumableLoader` resumes an epoch).
     """
 
     def __init__(self, batches: PKBatchSampler, clips: TrainClips) -> None:
         self.batches = batches
         self.clips = clips
+        self.start = 0
 
     @property
     def sampler(self) -> _EpochBroadcast:
         return self
+
+    @property
+    def epoch(self) -> int:
+        return self.clips.epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.batches.set_epoch(epoch)
         self.clips.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches)
+        # The plan is a function of (seed, epoch) alone, so skipping its first batches
+        # reproduces exactly what the interrupted pass would have yielded next.
+        return itertools.islice(iter(self.batches), self.start, None)
 
     def __len__(self) -> int:
         return len(self.batches)
 
 
+class ResumableLoader(DataLoader):
+    """The training DataLoader, which a checkpoint taken inside an epoch resumes exactly.
+
+    Lightning stores ``state_dict()`` of a stateful training loader in every checkpoint and,
+    when it restarts inside an epoch, calls ``load_state_dict`` before iterating again
+    (``pytorch_lightning.loops.fit_loop._FitLoop``); a plain DataLoader would replay the epoch
+    from its first batch. The state is the epoch and the number of batches handed to the
+    training loop. They are counted here, where batches leave the loader, and not in the batch
+    sampler, which DataLoader workers read ahead of the training loop.
+
+    Needs ``batch_sampler`` to be an :class:`_EpochBroadcast`.
+    """
+
+    batch_sampler: _EpochBroadcast
+    _delivered = 0  # batches of the current epoch handed out (including skipped ones)
+
+    def __iter__(self) -> Iterator[Any]:
+        # A generator: the underlying iterator (and with it the workers' first batches) is only
+        # created at the first next(), after Lightning's set_epoch for the epoch.
+        self._delivered = self.batch_sampler.start
+        batches = super().__iter__()  # iterates the batch sampler, from `start`
+        self.batch_sampler.start = 0  # the next pass is a whole epoch
+        for batch in batches:
+            self._delivered += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.batch_sampler.epoch, "batches": self._delivered}
+
+    def load_state_dict(self, state_dict: Mapping[str, int]) -> None:
+        """Continue epoch ``state_dict["epoch"]`` after its first ``state_dict["batches"]``."""
+        total = len(self.batch_sampler)
+        if not 0 <= state_dict["batches"] <= total:
+            raise ValueError(
+                f"the checkpoint's training loader stopped after {state_dict['batches']} batches, "
+                f"but an epoch now has {total}: the data or data.num_identities changed since"
+            )
+        self.batch_sampler.set_epoch(state_dict["epoch"])
+        self.batch_sampler.start = self._delivered = state_dict["batches"]
+
+
 class ReIDDataModule(pl.LightningDataModule):
     """Training clips in P x K batches; validation and test clips of the query + gallery set.
+
+    The training loader is a :class:`ResumableLoader`: a checkpoint taken inside an epoch
+    continues that epoch at the next batch.
 
     Train batch: ``{"clips": float [B, T, 3, H, W], "pid": long [B], "camid": long [B]}`` with
     ``B = P x K``. Val/test batch: the same plus ``"track"`` (long, index into
@@ -180,7 +235,9 @@ class ReIDDataModule(pl.LightningDataModule):
             seed=h.seed,
             epoch_mode=h.epoch_mode,
         )
-        return DataLoader(clips, batch_sampler=_EpochBroadcast(batches, clips), **self._workers())
+        return ResumableLoader(
+            clips, batch_sampler=_EpochBroadcast(batches, clips), **self._workers()
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.hparams.val_sampling)
