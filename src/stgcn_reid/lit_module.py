@@ -60,7 +60,9 @@ class ReIDLitModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.val_metric = metric()
         self.test_metric = metric()
+        # Persistent: saved in checkpoints, so a resumed run reports the best of the whole run.
         self.val_map_best = MaxMetric()
+        self.val_map_best.persistent(True)
         self.test_result: dict[str, float] | None = None
         self.test_ranking: RankingResult | None = None
         if channels_last:
@@ -84,10 +86,6 @@ class ReIDLitModule(pl.LightningModule):
         )
         return {"loss": terms["total"], "terms": {k: v.detach() for k, v in terms.items()}}
 
-    def on_train_start(self) -> None:
-        # The sanity check must not count as the best validation score.
-        self.val_map_best.reset()
-
     def _update(self, metric: ReIDMetric, batch: Mapping[str, Tensor]) -> None:
         metric.update(
             self(batch["clips"]),
@@ -106,6 +104,8 @@ class ReIDLitModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         result = self._compute(self.val_metric)
+        if self.trainer.sanity_checking:  # a partial pass must not count as the best score
+            return
         self.val_map_best(result["mAP"])
         # The metric is already gathered from every rank, so each rank holds the same values and
         # sync_dist's mean changes nothing; it only tells Lightning the values are global.

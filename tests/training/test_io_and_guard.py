@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +18,15 @@ def test_write_json_round_trip(tmp_path: Path) -> None:
     path = write_json(tmp_path / "sub" / "metrics.json", {"mAP": 0.5, "rank1": 0.75})
     assert json.loads(path.read_text()) == {"mAP": 0.5, "rank1": 0.75}
     assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
+
+
+def test_written_files_get_the_umask_permissions_not_0600(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "metrics.json", {"mAP": 0.5})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_crash_while_writing_keeps_previous_file(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import pytest
 import torch
 
 from stgcn_reid.evaluation import ReIDMetric
@@ -42,3 +43,14 @@ def test_channels_last_gives_the_same_embedding() -> None:
         reference = net(clips).embedding
         module = ReIDLitModule(net, metric=ReIDMetric, channels_last=True)
         assert torch.allclose(module(clips), reference, atol=1e-4)
+
+
+def test_best_validation_map_is_saved_in_checkpoints() -> None:
+    net = STGCN(ResNetBackbone("resnet18"), num_classes=4, seq_len=4)
+    module = ReIDLitModule(net, metric=ReIDMetric)
+    module.val_map_best(torch.tensor(0.7))
+    restored = ReIDLitModule(
+        STGCN(ResNetBackbone("resnet18"), num_classes=4, seq_len=4), metric=ReIDMetric
+    )
+    restored.load_state_dict(module.state_dict())
+    assert restored.val_map_best.compute().item() == pytest.approx(0.7)

@@ -122,7 +122,7 @@ def _hub_state_dict(arch: str, name: str) -> Mapping[str, Tensor]:
     weights = weights_enum[name]
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
     try:
-        return weights.get_state_dict(progress=False, check_hash=True)
+        return weights.get_state_dict(progress=False, check_hash=True, weights_only=True)
     except OSError as err:  # urllib's URLError and socket errors are OSErrors
         raise BackboneWeightsError(
             f"could not download {weights} from {weights.url} ({err}). Provide the file "
