@@ -183,8 +183,12 @@ def search(cfg: SearchConfig) -> tuple[Path, Path | None]:
     if cfg.color_by_identity:  # fail before writing anything
         for name in [*query.names, *gallery.names]:
             identity_of(name)
+    # float64: the distances are written to the CSV, and float32 matrix-product distances of
+    # near-identical tracklets lose their small values to cancellation (0.03 instead of 0).
     distmat = compute_distance(
-        torch.from_numpy(query.features), torch.from_numpy(gallery.features), cfg.metric
+        torch.from_numpy(query.features).double(),
+        torch.from_numpy(gallery.features).double(),
+        cfg.metric,
     )
     ranking = rank_gallery(distmat, cfg.topk)
     out = Path(cfg.output_dir)

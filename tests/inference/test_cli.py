@@ -68,7 +68,9 @@ def test_embed_then_search_end_to_end(
         listed = [d for _, _, d in rows]
         assert listed == sorted(listed)
         for _, g_name, dist in rows:
-            assert dist == pytest.approx(float(distances[q, gallery.names.index(g_name)]), 1e-4)
+            # abs: an identical pair is 0 up to float64 cancellation (~1e-6), not exactly 0.
+            expected = float(distances[q, gallery.names.index(g_name)])
+            assert dist == pytest.approx(expected, rel=1e-4, abs=1e-5)
         assert listed[-1] <= float(torch.sort(distances[q]).values[topk - 1]) + 1e-4
     with Image.open(out / "ranked.png") as picture:
         assert picture.width > 0 and picture.height > 0
