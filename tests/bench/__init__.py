@@ -1,0 +1,1 @@
+"""Smoke tests of the benchmark scripts (the repository root is on pytest's pythonpath)."""

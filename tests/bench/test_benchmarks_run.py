@@ -1,0 +1,130 @@
+"""Every benchmark still runs end to end, through run_all, at the tiniest settings.
+
+No timing is asserted (timings belong in docs/performance.md, not in tests); the figures must
+be positive finite numbers and the document must carry every report.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import backbone, data_loading, evaluation, run_all, train_step
+from benchmarks.common import Report
+
+TINY = ("--device", "cpu", "--repeats", "1", "--warmup", "0")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, mars_info_dir: Path) -> tuple:
+    """run_all.main with a plan of tiny runs; returns the reports and the written document."""
+    data_root = tmp_path_factory.mktemp("bench-data")
+    output = tmp_path_factory.mktemp("docs") / "performance.md"
+    runs = [
+        run_all.Run(
+            train_step.main,
+            (
+                *TINY,
+                "--shapes",
+                "tiny",
+                "--precisions",
+                "fp32",
+                "--no-channels-last",
+                "--compile",
+                "none",
+            ),
+        ),
+        run_all.Run(backbone.main, (*TINY, "--shapes", "tiny", "--precisions", "fp32")),
+        run_all.Run(
+            data_loading.main,
+            (
+                *TINY,
+                "--shapes",
+                "tiny",
+                "--batches",
+                "1",
+                "--workers",
+                "0,1",
+                "--data-root",
+                str(data_root),
+            ),
+        ),
+        run_all.Run(
+            evaluation.main,
+            (
+                *TINY,
+                "--mars-info",
+                str(mars_info_dir),
+                "--max-queries",
+                "20",
+                "--loop-every",
+                "4",
+                "--extract-shapes",
+                "tiny",
+                "--extract-batch",
+                "2",
+                "--precisions",
+                "fp32",
+            ),
+        ),
+    ]
+    threads = torch.get_num_threads()
+    # Tiny ops: one thread avoids waiting for a second one when the machine is busy.
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(run_all, "plan", lambda device, quick: runs)
+            reports = run_all.main(["--device", "cpu", "--output", str(output)])
+    finally:
+        torch.set_num_threads(threads)
+    return reports, output.read_text()
+
+
+def _assert_positive(report: Report) -> None:
+    assert report.figures, f"{report.topic} returned no figures"
+    for key, value in report.figures.items():
+        assert math.isfinite(value) and value > 0, f"{report.topic}: {key} = {value}"
+
+
+def test_every_report_has_positive_figures_and_tables(tiny_run: tuple) -> None:
+    reports, _ = tiny_run
+    assert [r.topic for r in reports] == [
+        "Training step",
+        "Backbone ceiling",
+        "Data loading",
+        "Evaluation",
+    ]
+    for report in reports:
+        _assert_positive(report)
+        assert report.tables and all(table.rows for table in report.tables)
+        assert report.machine.torch_version == torch.__version__
+
+
+def test_train_step_compares_the_model_with_its_baseline(tiny_run: tuple) -> None:
+    figures = tiny_run[0][0].figures
+    assert "tiny.gcn_overhead.fp32" in figures
+    # The graph branches only add work to the same backbone.
+    assert figures["tiny.flop_ratio"] > 1
+
+
+def test_evaluation_agrees_with_the_loop_it_is_timed_against(tiny_run: tuple) -> None:
+    report = tiny_run[0][3]
+    ranking = report.tables[0]
+    column = list(ranking.columns).index("mAP vs loop")
+    agreements = [row[column] for row in ranking.rows if row[column]]
+    assert agreements
+    # "|diff| 2e-19": evaluate_rank and the per-query loop give the same mAP (ties aside).
+    assert all(float(cell.split()[-1]) < 1e-6 for cell in agreements)
+
+
+def test_document_carries_targets_machine_and_every_report(tiny_run: tuple) -> None:
+    reports, text = tiny_run
+    assert "## Targets" in text and "not measurable here: no GPU" in text
+    assert reports[0].machine.cpu in text
+    for report in reports:
+        assert f"## {report.topic}" in text
+        for table in report.tables:
+            assert table.title in text
