@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from benchmarks import backbone, data_loading, evaluation, run_all, train_step
 from benchmarks.common import Report
 
