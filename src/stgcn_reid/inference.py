@@ -32,9 +32,9 @@ from torch import Tensor
 from torchvision.transforms.v2.functional import pil_to_tensor
 from tqdm.auto import tqdm
 
-# _transform is private to data.clips; reused rather than copied because the point of this
-# module is to preprocess exactly as TestClips does.
-from stgcn_reid.data.clips import ClipTransform, Sampling, _transform, load_clip
+# The evaluation's own clip transform and loader: this module must preprocess exactly
+# as TestClips does.
+from stgcn_reid.data.clips import ClipTransform, Sampling, load_clip, transform_clip
 from stgcn_reid.data.temporal import all_clips, evenly
 from stgcn_reid.data.transforms import build_test_transform
 from stgcn_reid.models import STGCN
@@ -195,7 +195,7 @@ class Embedder:
 
     def _clip(self, load: FrameLoader, indices: np.ndarray) -> Tensor:
         """One transformed clip ``[T, 3, H, W]``: the call TestClips makes, on the same frames."""
-        return _transform(self.transform, load(indices))
+        return transform_clip(self.transform, load(indices))
 
     def _frame_loader(self, frames: Frames, what: str) -> tuple[int, FrameLoader]:
         """Number of frames and a decoder of frames by index, for any accepted input type."""

@@ -70,7 +70,7 @@ def _nearest_first(index: int, n: int) -> Iterator[int]:
                 yield other
 
 
-def _transform(transform: ClipTransform, frames: list[Tensor]) -> Tensor:
+def transform_clip(transform: ClipTransform, frames: list[Tensor]) -> Tensor:
     """Apply one clip transform to all frames (one random draw) and stack them ``[T, 3, H, W]``.
 
     Frames go in as a list of ``tv_tensors.Image`` rather than a stacked tensor because the
@@ -140,7 +140,7 @@ class TrainClips(Dataset[dict[str, Tensor]]):
         # The v2 transforms draw from torch's global generator: seed a private copy of it.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**63)))
-            clip = _transform(self.transform, frames)
+            clip = transform_clip(self.transform, frames)
         return {
             "clips": clip,
             "pid": torch.tensor(tracklet.pid),
@@ -207,7 +207,7 @@ class TestClips(Dataset[dict[str, Tensor]]):
             indices = evenly(n, self.seq_len)
         frames = load_clip(tracklet.frames, indices, self.skip_corrupt)
         item = {
-            "clips": _transform(self.transform, frames),
+            "clips": transform_clip(self.transform, frames),
             "pid": torch.tensor(tracklet.pid),
             "camid": torch.tensor(tracklet.camid),
             "track": torch.tensor(track),
