@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from stgcn_reid.ablation import FeatureSet, ensemble_scores, load_features
-from stgcn_reid.ablation.results import NPZ_KEYS, read_scores
+from stgcn_reid.ablation.results import NPZ_KEYS, read_scores, read_validation_curve
 from stgcn_reid.evaluation import evaluate_rank
 
 # Two queries (ids 1 and 2, camera 0); gallery: ids 1, 2, 3, 4 in camera 1.
@@ -82,3 +82,20 @@ def test_read_scores_needs_the_test_metrics(tmp_path: Path) -> None:
     path.write_text(json.dumps({"val/mAP": 0.5}))
     with pytest.raises(ValueError, match=r"metrics\.json: expected a metrics\.json with test/mAP"):
         read_scores(path)
+
+
+def test_validation_curve_reads_the_csv_log_and_keeps_the_resumed_rows(tmp_path: Path) -> None:
+    log = tmp_path / "csv" / "metrics.csv"
+    log.parent.mkdir()
+    # Lightning's CSV rows: 0-based epochs, blanks where a row has no value of the column;
+    # epoch 7 was validated twice (a run resumed after its validation), the later row wins.
+    log.write_text(
+        "epoch,step,train/loss,val/mAP\n"
+        "0,0,5.1,\n"
+        "3,76,,0.30\n"
+        "7,152,,0.25\n"
+        "7,152,,0.26\n"
+        "8,160,4.0,\n"
+    )
+    assert read_validation_curve(tmp_path) == {4: 0.30, 8: 0.26}
+    assert read_validation_curve(tmp_path / "no-run") == {}

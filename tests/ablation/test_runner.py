@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from stgcn_reid.ablation import plan_runs
-from stgcn_reid.ablation.runner import Run, execute, report_runs
+from stgcn_reid.ablation.runner import Run, execute, report_runs, subprocess_launcher
 from stgcn_reid.ablation.study import BUDGETS, VARIANT_KEYS
 
 
@@ -39,15 +42,17 @@ def test_plan_covers_every_variant_and_seed_and_each_sweep_point_once(tmp_path: 
     assert ("4", "1", "4", "4") in settings and ("3", "2", "8", "4") in settings
     assert all(_option(r, "data.height") == "128" for r in sweeps)  # P = 8 needs 8 rows
 
-    # Features: the ensemble members at every seed, the picture models at the first seed only.
+    # Features: the ensemble members and STGCN at every seed, the baseline (a picture model)
+    # at the first seed only.
     with_features = {(r.key, r.seed) for r in runs if r.features}
     assert with_features == {
         ("sgcn_global", 3),
         ("sgcn_global", 1),
         ("tgcn_global", 3),
         ("tgcn_global", 1),
-        ("baseline", 3),
         ("stgcn", 3),
+        ("stgcn", 1),
+        ("baseline", 3),
     }
     # Every run directory is distinct, and the seed and directory reach the command line.
     assert len({r.directory for r in runs}) == len(runs)
@@ -186,3 +191,62 @@ def test_report_covers_finished_runs_of_earlier_invocations(tmp_path: Path) -> N
     groups = [r.group for r in covered]
     assert "sweeps" in groups and groups == sorted(groups, key=lambda g: g == "sweeps")
     assert report_runs([], tmp_path / "empty", "smoke", "synthetic_hard") == []
+
+
+def test_variants_run_seed_after_seed_so_a_cut_study_has_whole_tables(tmp_path: Path) -> None:
+    runs = plan_runs("variants", "smoke", [4, 2], tmp_path, variants=["stgcn", "baseline"])
+    # Table order within a seed (baseline first), every variant of seed 4 before seed 2.
+    assert [(r.key, r.seed) for r in runs] == [
+        ("baseline", 4),
+        ("stgcn", 4),
+        ("baseline", 2),
+        ("stgcn", 2),
+    ]
+
+
+def test_quick_budget_leaves_out_the_patch_counts_its_input_cannot_hold(tmp_path: Path) -> None:
+    sweeps = plan_runs("sweeps", "quick", [0], tmp_path)
+    patches = {(_option(r, "model.tgcn_patches"), _option(r, "model.sgcn_patches")) for r in sweeps}
+    # 64 x 32 input: 4 feature rows at stride 16, so P_t, P_s in {2, 4}, never 8.
+    assert patches == {("2", "4"), ("4", "2"), ("4", "4")}
+    assert all(_option(r, "data.height") == "64" for r in sweeps)
+    # M 2..6 and K 1..4 are unchanged: 5 + 3 points, plus the two P = 2 points.
+    assert len(sweeps) == 10
+
+
+class ConcurrencyProbe(FakeLauncher):
+    """A FakeLauncher that records how many commands were running at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, command: Sequence[str], log_path: Path) -> int:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.05)
+        with self.lock:
+            self.running -= 1
+            return super().__call__(command, log_path)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_execute_keeps_jobs_runs_going_at_once(tmp_path: Path, jobs: int) -> None:
+    runs = list(_runs(tmp_path).values())
+    probe = ConcurrencyProbe()
+    assert execute(runs, probe, jobs=jobs) == []
+    assert probe.most == jobs
+    assert all(r.done for r in runs)
+    with pytest.raises(ValueError, match="--jobs must be at least 1"):
+        execute(runs, probe, jobs=0)
+
+
+def test_side_by_side_runs_get_a_share_of_the_threads(tmp_path: Path) -> None:
+    script = "import os; print(os.environ.get('OMP_NUM_THREADS', 'unset'))"
+    log_path = tmp_path / "run.log"
+    assert subprocess_launcher([sys.executable, "-c", script], log_path, threads=3) == 0
+    assert subprocess_launcher([sys.executable, "-c", "raise SystemExit(4)"], log_path) == 4
+    assert log_path.read_text().splitlines() == ["3"]

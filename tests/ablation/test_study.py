@@ -14,7 +14,7 @@ from stgcn_reid.ablation import execute, plan_runs
 from stgcn_reid.ablation.cli import main
 
 pytestmark = pytest.mark.slow
-PICTURES = ("cmc", "ranked_baseline", "ranked_stgcn", "gradcam", "adjacency")
+PICTURES = ("cmc", "validation", "ranked_baseline", "ranked_stgcn", "gradcam", "adjacency")
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,17 @@ def test_second_run_skips_finished_runs_and_report_only_rebuilds(study: dict[str
     after = study["out"].read_text()
     table = "## Table 3"
     assert after[after.index(table) :] == before[before.index(table) :]
+
+
+def test_report_breaks_stgcn_down_by_branch(study: dict[str, Path]) -> None:
+    markdown = study["out"].read_text()
+    section = markdown[markdown.index("## Each branch on its own") :]
+    cells = _row(section, "STGCN (SGCN+TGCN+global)")
+    assert cells[1] == "1"  # seeds with features
+    # f_all equals Table 3's mAP; every branch (and the balanced f_all) has its own score.
+    assert cells[2] == _row(markdown, "STGCN (SGCN+TGCN+global)")[1]
+    for cell in cells[3:7]:
+        assert re.fullmatch(r"\d+\.\d\d", cell), cell
+    assert re.fullmatch(r"[\d.]+ / [\d.]+ / [\d.]+", cells[7])
+    # The baseline has one branch: nothing to break down.
+    assert "| Baseline (only global branch) | 1 |" not in section

@@ -55,6 +55,8 @@ def test_ablation_variant_shapes(name: str) -> None:
     for branch, feature in out.features.items():
         assert feature.shape == (2, widths[branch])
     assert model.embedding_dim == sum(widths[b] for b in branches)
+    assert model.branch_widths == {b: widths[b] for b in branches}
+    assert list(model.branch_widths) == branches  # the order of f_all
     torch.testing.assert_close(out.embedding, torch.cat([out.features[b] for b in branches], 1))
     assert out.logits.shape == (2, 7)
 

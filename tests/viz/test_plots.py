@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stgcn_reid.viz import RankGridLayout, plot_cmc, plot_ranked_results
+from stgcn_reid.viz import RankGridLayout, plot_cmc, plot_metric_curves, plot_ranked_results
 from stgcn_reid.viz.ranking import GREEN, QUERY_GREY, RED
 
 
@@ -34,6 +34,21 @@ def test_plot_cmc_writes_png_of_figure_size(tmp_path: Path) -> None:
 def test_plot_cmc_bad_input(tmp_path: Path, curves: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         plot_cmc(curves, tmp_path / "cmc.png")
+
+
+def test_plot_metric_curves_draws_each_curve(tmp_path: Path) -> None:
+    curves = {"baseline": ([4, 8, 12], [30.0, 25.7, 34.0]), "STGCN": ([4, 8], [20.0, 28.0])}
+    out = plot_metric_curves(curves, tmp_path / "val.png", title="validation")
+    with Image.open(out) as image:
+        assert image.size == (600, 450)
+        pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    # matplotlib's first two colours (C0 blue, C1 orange) are both on the picture.
+    for colour in ((31, 119, 180), (255, 127, 14)):
+        assert np.any(np.all(np.abs(pixels.astype(int) - colour) < 8, axis=1))
+    with pytest.raises(ValueError, match="curves is empty"):
+        plot_metric_curves({}, tmp_path / "none.png", title="x")
+    with pytest.raises(ValueError, match="as many x as y"):
+        plot_metric_curves({"a": ([1, 2], [3.0])}, tmp_path / "bad.png", title="x")
 
 
 def _solid_clip(value: int, frames: int = 3) -> list[np.ndarray]:

@@ -1,5 +1,6 @@
-"""The study's pictures: CMC curves (all variants), ranked results (Figure 6), Grad-CAM
-(Figure 5) and the temporal adjacency Â, from the baseline and STGCN runs of the first seed."""
+"""The study's pictures: CMC curves and validation curves (Table 3's models), ranked results
+(Figure 6), Grad-CAM (Figure 5) and the temporal adjacency Â, from the baseline and STGCN runs
+of the first seed."""
 
 from __future__ import annotations
 
@@ -12,14 +13,20 @@ import torch
 from torch import nn
 
 from stgcn_reid.ablation.example import ExampleClip, occluded_example, tracklet_feature
-from stgcn_reid.ablation.results import FeatureSet, Scores, load_features, run_metric_options
+from stgcn_reid.ablation.results import (
+    FeatureSet,
+    Scores,
+    load_features,
+    read_validation_curve,
+    run_metric_options,
+)
 from stgcn_reid.ablation.runner import Run, best_checkpoint
 from stgcn_reid.ablation.study import PICTURE_MODELS, TABLE3_KEYS, VARIANTS
 from stgcn_reid.data.datamodule import EvalTracklets
 from stgcn_reid.data.datasets import build_dataset
 from stgcn_reid.evaluation import compute_distance
 from stgcn_reid.utils.checkpoints import load_net
-from stgcn_reid.viz import plot_cmc, plot_ranked_results
+from stgcn_reid.viz import plot_cmc, plot_metric_curves, plot_ranked_results
 from stgcn_reid.viz.adjacency import plot_adjacency, temporal_adjacency
 from stgcn_reid.viz.gradcam import clip_grad_cam, plot_gradcam
 
@@ -90,6 +97,29 @@ def cmc_picture(
     return {"cmc": plot_cmc(curves, path, title="CMC of Table 3's models, mean over seeds")}
 
 
+def validation_picture(runs: Sequence[Run], out_dir: Path) -> dict[str, Path]:
+    """``validation.png``: val mAP over the epochs of Table 3's trained models, mean over seeds
+    at the epochs every seed validated (a curve still rising at the end: the budget is short)."""
+    curves = {}
+    for variant in (v for v in VARIANTS if v.key in TABLE3_KEYS):
+        logged = [
+            read_validation_curve(r.directory)
+            for r in runs
+            if r.group == "variants" and r.key == variant.key and r.trained
+        ]
+        logged = [c for c in logged if c]
+        epochs = sorted(set.intersection(*(set(c) for c in logged))) if logged else []
+        if epochs:
+            mean = [100 * float(np.mean([c[e] for c in logged])) for e in epochs]
+            seeds = f"{len(logged)} seed{'s' if len(logged) > 1 else ''}"
+            curves[f"{variant.label} ({seeds})"] = (epochs, mean)
+    if not curves:
+        return {}
+    path = Path(out_dir) / "validation.png"
+    title = "Validation mAP during training, mean over seeds"
+    return {"validation": plot_metric_curves(curves, path, title)}
+
+
 def ranked_pictures(
     members: Mapping[str, Run], evaluated: EvalTracklets, out_dir: Path, num_queries: int = 4
 ) -> dict[str, Path]:
@@ -140,7 +170,7 @@ def draw_pictures(
     runs: Sequence[Run], scores: Mapping[tuple[str, int], Scores], out_dir: Path
 ) -> dict[str, Path]:
     """Every picture whose runs are finished (the others are left out, with a log line)."""
-    pictures = cmc_picture(scores, out_dir)
+    pictures = cmc_picture(scores, out_dir) | validation_picture(runs, out_dir)
     first_seed = next((r.seed for r in runs if r.group == "variants"), None)
     members = {
         r.key: r

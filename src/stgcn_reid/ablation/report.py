@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from stgcn_reid.ablation.branches import BranchScores
 from stgcn_reid.ablation.results import Scores, StudyResults
 from stgcn_reid.ablation.runner import Run
 from stgcn_reid.ablation.study import (
@@ -25,6 +26,7 @@ from stgcn_reid.ablation.study import (
     VARIANTS,
     point_name,
     sweep_setting,
+    sweep_values,
 )
 from stgcn_reid.utils.io import atomic_write
 
@@ -36,6 +38,9 @@ VARIANT_HEADER = (
 )
 CAPTIONS: dict[str, str] = {
     "cmc": "CMC curves of Table 3's models (mean over seeds)",
+    "validation": "Validation mAP during training of Table 3's trained models (mean over "
+    "seeds; the validation split is small, so the curves are noisy): a curve still rising at "
+    "the last epoch means the budget stopped it before it converged",
     "ranked_baseline": "Figure 6 (a): top-5 of the baseline for evenly spread queries "
     "(green: same identity, red: another)",
     "ranked_stgcn": "Figure 6 (b): top-5 of STGCN for the same queries",
@@ -139,8 +144,8 @@ def variant_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
     ]
 
 
-def sweep_section(seed: int, results: StudyResults) -> list[str]:
-    """One table per sweep of Figures 7-8 (one seed)."""
+def sweep_section(seed: int, results: StudyResults, budget: str) -> list[str]:
+    """One table per sweep of Figures 7-8 (one seed), with the values ``budget`` runs."""
     lines = [f"## Figures 7-8: GCN layers and patches (seed {seed}, sweep budget)", ""]
     for sweep in SWEEPS:
         fixed = ", ".join(f"{SYMBOLS[o]} = {v}" for o, v in sweep.fixed.items())
@@ -150,7 +155,7 @@ def sweep_section(seed: int, results: StudyResults) -> list[str]:
             f"| {sweep.key} | mAP | rank-1 | rank-5 | wall |",
             "|---|---|---|---|---|",
         ]
-        for value in sweep.values:
+        for value in sweep_values(sweep, budget):
             key = (point_name(sweep_setting(sweep, value)), seed)
             found = results.scores.get(key)
             cells = (
@@ -162,7 +167,48 @@ def sweep_section(seed: int, results: StudyResults) -> list[str]:
                 f"| {value} | {' | '.join(cells)} | {duration(results.walls.get(key, 0))} |"
             )
         lines += ["", sweep.paper_note + ".", ""]
+    if BUDGETS[budget].sweep_note:
+        lines += [f"Budget `{budget}`: {BUDGETS[budget].sweep_note}.", ""]
     return lines
+
+
+def branch_section(
+    branches: Mapping[tuple[str, int], BranchScores], results: StudyResults
+) -> list[str]:
+    """Each branch's part of ``f_all`` ranked alone, beside ``f_all``, per variant."""
+    if not branches:
+        return []
+    lines = [
+        "## Each branch on its own",
+        "",
+        "A model's test feature `f_all` is the concatenation of its branches' features (eq. 9). "
+        "Here each branch's part of it ranks the gallery alone, and `balanced` ranks with every "
+        "part L2-normalised first (equal weights); `norm` is the mean L2 norm of each part, "
+        "which sets its weight in the Euclidean distance of `f_all`. mAP %, mean ± std over "
+        "the seeds with saved test features.",
+        "",
+        "| Method | seeds | f_all | balanced | global | temporal | spatial | norm g / t / s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for variant in VARIANTS:
+        seeds = sorted(seed for key, seed in branches if key == variant.key)
+        if not seeds:
+            continue
+        found = [branches[(variant.key, seed)] for seed in seeds]
+        cells = [
+            percent([results.scores[(variant.key, seed)].mean_ap for seed in seeds]),
+            percent([b.balanced.mean_ap for b in found]),
+        ]
+        norms = []
+        for branch in ("global", "temporal", "spatial"):
+            alone = [b.alone[branch].mean_ap for b in found if branch in b.alone]
+            cells.append(percent(alone) if alone else DASH)
+            sizes = [b.norms[branch] for b in found if branch in b.norms]
+            norms.append(f"{np.mean(sizes):.1f}" if sizes else DASH)
+        lines.append(
+            f"| {variant.label} | {len(seeds)} | {' | '.join(cells)} | {' / '.join(norms)} |"
+        )
+    return [*lines, ""]
 
 
 def picture_section(pictures: Mapping[str, Path], out: Path) -> list[str]:
@@ -205,8 +251,10 @@ def render_report(
     budget: str,
     dataset: str,
     out: Path,
+    branches: Mapping[tuple[str, int], BranchScores] | None = None,
+    findings: Path | None = None,
 ) -> str:
-    """The whole markdown page."""
+    """The whole markdown page; ``findings``, a hand-written markdown file, goes near the top."""
     variant_runs = [r for r in runs if r.group == "variants"]
     sweep_runs = [r for r in runs if r.group == "sweeps"]
     seeds = sorted({r.seed for r in variant_runs})
@@ -225,9 +273,18 @@ def render_report(
         f"std over seeds {', '.join(map(str, seeds)) or DASH}. Wall time of a run: training, "
         "testing and, where needed, feature extraction.",
         "",
-        "## How it was made",
-        "",
     ]
+    if findings is not None and findings.is_file():
+        lines += [
+            "## Findings",
+            "",
+            f"*Written by hand in `{findings.name}` after reading the tables below; the rest of "
+            "this page is generated from the run directories.*",
+            "",
+            findings.read_text().strip(),
+            "",
+        ]
+    lines += ["## How it was made", ""]
     for session in sessions:
         lines += [
             f"- `{session['command']}`",
@@ -246,7 +303,8 @@ def render_report(
     if variant_runs:
         lines += variant_section(runs, results)
     if sweep_runs:
-        lines += sweep_section(sweep_runs[0].seed, results)
+        lines += sweep_section(sweep_runs[0].seed, results, budget)
+    lines += branch_section(branches or {}, results)
     lines += picture_section(pictures, out) + runs_section(runs, results)
     return "\n".join(lines) + "\n"
 

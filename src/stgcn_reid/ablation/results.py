@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,20 @@ def read_scores(metrics_path: Path) -> Scores:
             f"{metrics_path}: expected a metrics.json with test/mAP, test/rank1, test/rank5 "
             f"and test/cmc ({err!r})"
         ) from err
+
+
+def read_validation_curve(run_dir: Path, key: str = "val/mAP") -> dict[int, float]:
+    """``{epoch: value}`` of ``key`` in the run's CSV log (1-based epochs; where a resumed run
+    logged an epoch twice, the later row wins); empty if the run has no CSV log."""
+    path = Path(run_dir) / "csv" / "metrics.csv"
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as handle:
+        return {
+            int(row["epoch"]) + 1: float(row[key])
+            for row in csv.DictReader(handle)
+            if row.get(key) and row.get("epoch")
+        }
 
 
 @dataclass(frozen=True)
@@ -108,18 +123,28 @@ def ensemble_scores(
                     f"ensemble member {index} has other {name} than member 0: the members "
                     "must be evaluated on the same query and gallery"
                 )
-    distmat = sum(
-        compute_distance(
-            torch.from_numpy(m.query), torch.from_numpy(m.gallery), metric, normalize
-        ).double()
-        for m in members
-    )
+    distmat = sum(feature_distance(m, metric, normalize) for m in members)
+    return distance_scores(distmat, first, protocol, max_rank)
+
+
+def feature_distance(
+    features: FeatureSet, metric: str = "euclidean", normalize: bool = False
+) -> torch.Tensor:
+    """The ``[num_query, num_gallery]`` float64 distances of one model's features."""
+    query, gallery = torch.from_numpy(features.query), torch.from_numpy(features.gallery)
+    return compute_distance(query, gallery, metric, normalize).double()
+
+
+def distance_scores(
+    distmat: torch.Tensor, labels: FeatureSet, protocol: str = "standard", max_rank: int = 50
+) -> Scores:
+    """Test scores of a distance matrix over the query and gallery of ``labels``."""
     result = evaluate_rank(
         distmat,
-        first.q_pids,
-        first.g_pids,
-        first.q_camids,
-        first.g_camids,
+        labels.q_pids,
+        labels.g_pids,
+        labels.q_camids,
+        labels.g_camids,
         max_rank=max_rank,
         protocol=protocol,
     )

@@ -18,13 +18,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stgcn_reid.ablation.study import (
     BUDGETS,
-    ENSEMBLE_MEMBERS,
+    EVERY_SEED_FEATURES,
     PICTURE_MODELS,
     STUDIES,
     VARIANT_KEYS,
@@ -98,8 +99,10 @@ def plan_runs(
 ) -> list[Run]:
     """The runs of ``study`` (``variants``, ``sweeps`` or ``all``) in the order they run.
 
-    Variants run for every seed, the sweeps for the first seed only. Test features are
-    extracted for the ensemble members (every seed) and the picture models (first seed).
+    Variants run seed after seed (every variant of the first seed, then the next seed), so
+    that a study cut short still has whole tables; the sweeps run for the first seed only.
+    Test features are extracted for the ensemble members and STGCN (every seed) and the
+    picture models (first seed).
     """
     if study not in STUDIES:
         raise ValueError(f"--study must be one of {STUDIES}, got {study!r}")
@@ -115,9 +118,9 @@ def plan_runs(
     common = (f"dataset={dataset}",) + ((f"paths.data_dir={data_dir}",) if data_dir else ())
     runs = []
     if study in ("variants", "all"):
-        for variant in (v for v in VARIANTS if v.key in variants):
-            for seed in seeds:
-                features = variant.key in ENSEMBLE_MEMBERS or (
+        for seed in seeds:
+            for variant in (v for v in VARIANTS if v.key in variants):
+                features = variant.key in EVERY_SEED_FEATURES or (
                     variant.key in PICTURE_MODELS and seed == seeds[0]
                 )
                 runs.append(
@@ -131,7 +134,7 @@ def plan_runs(
                     )
                 )
     if study in ("sweeps", "all"):
-        for name, setting in sweep_points().items():
+        for name, setting in sweep_points(budget).items():
             runs.append(
                 Run(
                     "sweeps",
@@ -169,10 +172,13 @@ def report_runs(planned: Sequence[Run], log_dir: Path, budget: str, dataset: str
 Launcher = Callable[[Sequence[str], Path], int]
 
 
-def subprocess_launcher(command: Sequence[str], log_path: Path) -> int:
-    """Run ``command`` in the current directory, stdout and stderr appended to ``log_path``."""
+def subprocess_launcher(command: Sequence[str], log_path: Path, threads: int = 0) -> int:
+    """Run ``command`` in the current directory, stdout and stderr appended to ``log_path``;
+    ``threads`` > 0 caps its intra-op threads (runs side by side must not oversubscribe)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1"}
+    if threads > 0:
+        env["OMP_NUM_THREADS"] = str(threads)
     with log_path.open("a") as handle:
         return subprocess.run(
             list(command), stdout=handle, stderr=subprocess.STDOUT, env=env, check=False
@@ -254,38 +260,52 @@ def extract_features(
     return True
 
 
+def run_one(
+    run: Run,
+    prefix: str,
+    launcher: Launcher,
+    eval_overrides: Sequence[str],
+    python: str = sys.executable,
+) -> str | None:
+    """Train, test and (if needed) extract the features of one run; a failure message or None."""
+    if run.done:
+        log.info("%s: done already, skipped", prefix)
+        return None
+    start = time.perf_counter()
+    if not run.trained:
+        log.info("%s: training in %s", prefix, run.directory)
+        if not train_run(run, launcher, python):
+            return f"{run.name}: training failed, see {run.directory}/ablation-train.log"
+    if run.features and not run.features_path.is_file():
+        log.info("%s: extracting test features", prefix)
+        if not extract_features(run, launcher, eval_overrides, python):
+            return f"{run.name}: evaluation failed, see {run.directory}/ablation-eval.log"
+    log.info("%s: finished in %.0f s", prefix, time.perf_counter() - start)
+    return None
+
+
 def execute(
     runs: Sequence[Run],
     launcher: Launcher = subprocess_launcher,
     eval_overrides: Sequence[str] = (),
     python: str = sys.executable,
+    jobs: int = 1,
 ) -> list[str]:
-    """Run, in order, what is not done yet; a failed run does not stop the others.
+    """Run what is not done yet, in order, ``jobs`` at a time; a failed run does not stop
+    the others. Returns one message per failed run, naming its log file.
 
-    Returns one message per failed run, naming its log file.
+    Runs are subprocesses, so threads are enough to keep ``jobs`` of them going.
     """
-    failures = []
-    for index, run in enumerate(runs, start=1):
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+
+    def one(index: int, run: Run) -> str | None:
         prefix = f"[{index}/{len(runs)}] {run.group}/{run.name}"
-        if run.done:
-            log.info("%s: done already, skipped", prefix)
-            continue
-        start = time.perf_counter()
-        if not run.trained:
-            log.info("%s: training in %s", prefix, run.directory)
-            if not train_run(run, launcher, python):
-                failures.append(
-                    f"{run.name}: training failed, see {run.directory}/ablation-train.log"
-                )
-                log.error("%s", failures[-1])
-                continue
-        if run.features and not run.features_path.is_file():
-            log.info("%s: extracting test features", prefix)
-            if not extract_features(run, launcher, eval_overrides, python):
-                failures.append(
-                    f"{run.name}: evaluation failed, see {run.directory}/ablation-eval.log"
-                )
-                log.error("%s", failures[-1])
-                continue
-        log.info("%s: finished in %.0f s", prefix, time.perf_counter() - start)
-    return failures
+        failure = run_one(run, prefix, launcher, eval_overrides, python)
+        if failure:
+            log.error("%s", failure)
+        return failure
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(one, range(1, len(runs) + 1), runs))
+    return [failure for failure in outcomes if failure]

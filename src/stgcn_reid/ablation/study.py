@@ -7,7 +7,7 @@ the paper's numbers (MARS and DukeMTMC-VideoReID, Tables 3-4) sit beside each va
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omegaconf import OmegaConf
 
@@ -98,6 +98,9 @@ TABLE3_KEYS: tuple[str, ...] = ("baseline", "tgcn_global", "sgcn_global", "ensem
 ENSEMBLE_MEMBERS: tuple[str, str] = ("sgcn_global", "tgcn_global")
 ENSEMBLE_LABEL = "Ensemble (SGCN+global, TGCN+global)"
 PAPER_ENSEMBLE = PaperScores(82.67, 89.55, 94.64, 96.15)
+#: Their test features are kept at every seed: the ensemble members, and STGCN for the scores
+#: of each branch on its own.
+EVERY_SEED_FEATURES: tuple[str, ...] = (*ENSEMBLE_MEMBERS, "stgcn")
 #: Figures 5 and 6 compare these two models (of the first seed), with these row labels.
 PICTURE_MODELS: dict[str, str] = {"baseline": "baseline", "stgcn": "STGCN"}
 
@@ -156,19 +159,24 @@ SYMBOLS: dict[str, str] = {
 @dataclass(frozen=True)
 class Budget:
     """Hydra overrides shared by every run of a budget: ``variants`` for Tables 3-4,
-    ``sweeps`` for Figures 7-8 (a reduced budget), ``eval`` for the feature extraction."""
+    ``sweeps`` for Figures 7-8 (a reduced budget), ``eval`` for the feature extraction;
+    ``sweep_values`` replaces the values of some sweeps (by key) where the input is too small
+    for them, and ``sweep_note`` says why in the report."""
 
     variants: tuple[str, ...]
     sweeps: tuple[str, ...]
     eval: tuple[str, ...] = ()
+    sweep_values: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    sweep_note: str = ""
 
 
 # The one place to tune the study. A run costs, per epoch, `ids x K x T` training frames
 # (synthetic_hard: 150 x 4 x T), a validation of ~380 x T frames every check_val_every_n_epoch,
-# and one test of ~9,700 frames (all frames, in clips of T). Measured for the ResNet-18 STGCN:
-# 28 / 136 CPU-ms per training frame and 6 / 29 per test frame at 64 x 32 / 128 x 64, i.e. on
-# 2 quiet cores about 25 min per quick variant run and 40 min per quick sweep run (the study
-# with 3 seeds: 27 + 12 runs, ~19 h); full takes ~15 h per run on such a machine: a GPU budget.
+# and one test of ~9,700 frames (all frames, in clips of T). Measured on 2 quiet cores for the
+# ResNet-18 STGCN at T = 4: 14 s per epoch at 64 x 32 and about 35 s of start-up and test per
+# run (two runs side by side, one thread each: 33 s per epoch each); 128 x 64 costs about 4.5
+# times as much.
+_QUICK_COMMON = ("data.seq_len=4", "data.height=64", "data.width=32")
 BUDGETS: dict[str, Budget] = {
     # Tests and debugging: the tiny set of experiment=smoke, one epoch. The sweeps need an
     # input height of 128 (8 feature rows at stride 16) for P = 8.
@@ -177,23 +185,23 @@ BUDGETS: dict[str, Budget] = {
         sweeps=("experiment=smoke", "trainer.max_epochs=1", "data.height=128", "data.width=64"),
         eval=("data.num_workers=0",),
     ),
-    # CPU-sized: T = 4 and 64 x 32 input for Tables 3-4; the sweeps keep the benchmark's
-    # 128 x 64 (P = 8 needs it) with fewer epochs.
+    # CPU-sized (about 2 h on 2 cores with --jobs 2): T = 4 and 64 x 32 input, 16 epochs for
+    # Tables 3-4 and 8 for the sweeps. 64 x 32 gives 4 feature rows, so P = 8 is left out.
     "quick": Budget(
         variants=(
-            "data.seq_len=4",
-            "data.height=64",
-            "data.width=32",
-            "trainer.max_epochs=30",
-            "trainer.check_val_every_n_epoch=10",
-            "optim.scheduler.step_size=20",
+            *_QUICK_COMMON,
+            "trainer.max_epochs=16",
+            "trainer.check_val_every_n_epoch=4",
+            "optim.scheduler.step_size=12",
         ),
         sweeps=(
-            "data.seq_len=4",
-            "trainer.max_epochs=10",
-            "trainer.check_val_every_n_epoch=5",
-            "optim.scheduler.step_size=7",
+            *_QUICK_COMMON,
+            "trainer.max_epochs=8",
+            "trainer.check_val_every_n_epoch=4",
+            "optim.scheduler.step_size=6",
         ),
+        sweep_values={"P_t": (2, 4), "P_s": (2, 4)},
+        sweep_note="P = 8 needs 8 feature rows (a 128-pixel-high input): budget `full` runs it",
     ),
     # The paper's recipe (T = 8, P x K = 16 x 4, Adam 3e-4 divided by 10 at the step) at the
     # benchmark's 128 x 64, shortened from 800 epochs for the small synthetic training split.
@@ -229,12 +237,17 @@ def point_name(setting: Mapping[str, int]) -> str:
     return "_".join(f"{symbol.replace('_', '')}{setting[o]}" for o, symbol in SYMBOLS.items())
 
 
-def sweep_points(sweeps: Iterable[Sweep] = SWEEPS) -> dict[str, dict[str, int]]:
-    """Every distinct setting of the sweeps by name: points shared by two sweeps (M = 4,
-    K = 2 and P_t = P_s = 4) run once."""
+def sweep_values(sweep: Sweep, budget: str) -> tuple[int, ...]:
+    """The values of ``sweep`` that ``budget`` runs."""
+    return BUDGETS[budget].sweep_values.get(sweep.key, sweep.values)
+
+
+def sweep_points(budget: str, sweeps: Iterable[Sweep] = SWEEPS) -> dict[str, dict[str, int]]:
+    """Every distinct setting of the sweeps of ``budget`` by name: points shared by two sweeps
+    (M = 4, K = 2 and P_t = P_s = 4) run once."""
     points: dict[str, dict[str, int]] = {}
     for sweep in sweeps:
-        for value in sweep.values:
+        for value in sweep_values(sweep, budget):
             setting = sweep_setting(sweep, value)
             points.setdefault(point_name(setting), setting)
     return points

@@ -111,13 +111,18 @@ class STGCN(nn.Module):
             else None
         )
         widths = {"global": channels, "temporal": channels, "spatial": seq_len * spatial_cfg["dim"]}
-        self._embedding_dim = sum(widths[b] for b in self.branches)
-        self.classifier = nn.Linear(self._embedding_dim, num_classes)
+        self._branch_widths = {b: widths[b] for b in self.branches}
+        self.classifier = nn.Linear(self.embedding_dim, num_classes)
 
     @property
     def embedding_dim(self) -> int:
         """Width ``D`` of ``f_all`` (paper setting: ``2048 + 2048 + 8 * 256 = 6144``)."""
-        return self._embedding_dim
+        return sum(self._branch_widths.values())
+
+    @property
+    def branch_widths(self) -> dict[str, int]:
+        """Each branch's width in ``f_all``, in the order of concatenation (eq. 9)."""
+        return dict(self._branch_widths)
 
     def forward(self, clips: Tensor) -> STGCNOutput:
         """``[B, T, 3, H, W]`` clips -> features, embedding and logits (:class:`STGCNOutput`)."""

@@ -5,13 +5,14 @@ need the ``grad-cam`` package, which the training and evaluation entry points do
 """
 
 from stgcn_reid.viz.adjacency import plot_adjacency, temporal_adjacency
-from stgcn_reid.viz.curves import plot_cmc
+from stgcn_reid.viz.curves import plot_cmc, plot_metric_curves
 from stgcn_reid.viz.ranking import RankGridLayout, plot_ranked_results
 
 __all__ = [
     "RankGridLayout",
     "plot_adjacency",
     "plot_cmc",
+    "plot_metric_curves",
     "plot_ranked_results",
     "temporal_adjacency",
 ]

@@ -1,8 +1,8 @@
-"""CMC curves of several models or settings on one plot."""
+"""Curves of several models or settings on one plot: CMC, and a metric over training."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,34 @@ def plot_cmc(
     axes.set_ylim(top=100.5)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, format="png")
+    return out
+
+
+def plot_metric_curves(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    path: str | Path,
+    title: str,
+    xlabel: str = "epoch",
+    ylabel: str = "val mAP (%)",
+    dpi: int = 100,
+) -> Path:
+    """Draw ``{label: (x, y)}`` curves (y in %) on one axis, one marker per point, as a PNG."""
+    if not curves:
+        raise ValueError("curves is empty: pass at least one {label: (x, y)} entry")
+    figure = Figure(figsize=(6, 4.5), dpi=dpi)
+    axes = figure.add_subplot()
+    for label, (x, y) in curves.items():
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"curve {label!r} needs as many x as y values, at least one")
+        axes.plot(x, y, marker="o", label=label)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best")
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, format="png")
