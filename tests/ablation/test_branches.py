@@ -101,7 +101,7 @@ def test_report_puts_each_branch_beside_f_all(tmp_path: Path) -> None:
     findings = tmp_path / "results-findings.md"
     findings.write_text("STGCN is behind the baseline here.\n")
     page = render_report([], results, {}, [], "quick", "synthetic_hard", tmp_path / "r.md",
-                         branches, findings)  # fmt: skip
+                         branches=branches, findings=findings)  # fmt: skip
     assert "## Findings" in page and "STGCN is behind the baseline here." in page
     assert page.index("## Findings") < page.index("## How it was made")
     assert "## Each branch on its own" in page

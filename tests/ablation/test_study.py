@@ -91,7 +91,8 @@ def test_second_run_skips_finished_runs_and_report_only_rebuilds(study: dict[str
 
 def test_report_breaks_stgcn_down_by_branch(study: dict[str, Path]) -> None:
     markdown = study["out"].read_text()
-    section = markdown[markdown.index("## Each branch on its own") :]
+    start = markdown.index("## Each branch on its own")
+    section = markdown[start : markdown.index("\n## ", start + 1)]
     cells = _row(section, "STGCN (SGCN+TGCN+global)")
     assert cells[1] == "1"  # seeds with features
     # f_all equals Table 3's mAP; every branch (and the balanced f_all) has its own score.
@@ -101,3 +102,14 @@ def test_report_breaks_stgcn_down_by_branch(study: dict[str, Path]) -> None:
     assert re.fullmatch(r"[\d.]+ / [\d.]+ / [\d.]+", cells[7])
     # The baseline has one branch: nothing to break down.
     assert "| Baseline (only global branch) | 1 |" not in section
+
+
+def test_report_splits_occluded_and_clean_queries(study: dict[str, Path]) -> None:
+    markdown = study["out"].read_text()
+    section = markdown[markdown.index("## Occluded and clean queries") :]
+    for label in ("Baseline (only global branch)", "STGCN (SGCN+TGCN+global)"):
+        cells = _row(section, label)
+        assert cells[1] == "1"
+        assert cells[2] == _row(markdown, cells[0])[1]  # all queries: Table 3's mAP
+        occluded, clean, gap = (float(c) for c in cells[3:6])
+        assert gap == pytest.approx(occluded - clean, abs=0.011)

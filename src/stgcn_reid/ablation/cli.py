@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stgcn_reid.ablation.branches import collect_branch_scores
+from stgcn_reid.ablation.occlusion import collect_occlusion_scores
 from stgcn_reid.ablation.pictures import draw_pictures
 from stgcn_reid.ablation.report import machine_description, render_report, write_report
 from stgcn_reid.ablation.results import collect_results
@@ -158,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.dataset,
         args.out,
         branches=collect_branch_scores(reported),
+        occlusion=collect_occlusion_scores(reported),
         findings=findings_path(args.out),
     )
     write_report(text, args.out)

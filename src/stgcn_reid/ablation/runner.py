@@ -25,8 +25,7 @@ from typing import Any
 
 from stgcn_reid.ablation.study import (
     BUDGETS,
-    EVERY_SEED_FEATURES,
-    PICTURE_MODELS,
+    FEATURE_MODELS,
     STUDIES,
     VARIANT_KEYS,
     VARIANTS,
@@ -101,8 +100,7 @@ def plan_runs(
 
     Variants run seed after seed (every variant of the first seed, then the next seed), so
     that a study cut short still has whole tables; the sweeps run for the first seed only.
-    Test features are extracted for the ensemble members and STGCN (every seed) and the
-    picture models (first seed).
+    Test features are extracted for :data:`FEATURE_MODELS` at every seed.
     """
     if study not in STUDIES:
         raise ValueError(f"--study must be one of {STUDIES}, got {study!r}")
@@ -120,9 +118,7 @@ def plan_runs(
     if study in ("variants", "all"):
         for seed in seeds:
             for variant in (v for v in VARIANTS if v.key in variants):
-                features = variant.key in EVERY_SEED_FEATURES or (
-                    variant.key in PICTURE_MODELS and seed == seeds[0]
-                )
+                features = variant.key in FEATURE_MODELS
                 runs.append(
                     Run(
                         "variants",
