@@ -1,13 +1,14 @@
-"""The study's markdown report (docs/results.md): Tables 3-4 beside the paper, the sweeps,
-the pictures, how and where it was made, and every run with its wall time."""
+"""The study's markdown report (docs/results.md): the hand-written findings, Tables 3-4 beside
+the paper, the sweeps, each branch alone, occluded vs clean queries, the pictures, how and where
+it was made, and every run with its wall time."""
 
 from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -25,12 +26,14 @@ from stgcn_reid.ablation.study import (
     SYMBOLS,
     TABLE3_KEYS,
     VARIANTS,
+    Variant,
     point_name,
     sweep_setting,
     sweep_values,
 )
 from stgcn_reid.utils.io import atomic_write
 
+T = TypeVar("T")
 DASH = "—"
 VARIANT_HEADER = (
     "| Method | mAP | rank-1 | rank-5 | seeds | wall / run "
@@ -173,6 +176,17 @@ def sweep_section(seed: int, results: StudyResults, budget: str) -> list[str]:
     return lines
 
 
+def per_variant(
+    table: Mapping[tuple[str, int], T],
+) -> Iterator[tuple[Variant, list[int], list[T]]]:
+    """``(variant, seeds, values)`` of every variant in a ``{(variant key, seed): value}``
+    table, in the paper's row order."""
+    for variant in VARIANTS:
+        seeds = sorted(seed for key, seed in table if key == variant.key)
+        if seeds:
+            yield variant, seeds, [table[(variant.key, seed)] for seed in seeds]
+
+
 def branch_section(
     branches: Mapping[tuple[str, int], BranchScores], results: StudyResults
 ) -> list[str]:
@@ -191,11 +205,7 @@ def branch_section(
         "| Method | seeds | f_all | balanced | global | temporal | spatial | norm g / t / s |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for variant in VARIANTS:
-        seeds = sorted(seed for key, seed in branches if key == variant.key)
-        if not seeds:
-            continue
-        found = [branches[(variant.key, seed)] for seed in seeds]
+    for variant, seeds, found in per_variant(branches):
         cells = [
             percent([results.scores[(variant.key, seed)].mean_ap for seed in seeds]),
             percent([b.balanced.mean_ap for b in found]),
@@ -230,11 +240,7 @@ def occlusion_section(
         "| Method | seeds | all queries | occluded | clean | occluded − clean |",
         "|---|---|---|---|---|---|",
     ]
-    for variant in VARIANTS:
-        seeds = sorted(seed for key, seed in occlusion if key == variant.key)
-        if not seeds:
-            continue
-        found = [occlusion[(variant.key, seed)] for seed in seeds]
+    for variant, seeds, found in per_variant(occlusion):
         cells = [
             percent([results.scores[(variant.key, seed)].mean_ap for seed in seeds]),
             percent([o.occluded_map for o in found]),

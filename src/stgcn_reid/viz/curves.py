@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
@@ -38,16 +39,8 @@ def plot_cmc(
             marker="." if cmc.size <= 20 else None,
             label=f"{label} (R1 {100 * cmc[0]:.1f}%)",
         )
-    axes.set_xlabel("rank")
-    axes.set_ylabel("matching rate (%)")
-    axes.set_title(title)
     axes.set_ylim(top=100.5)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, format="png")
-    return out
+    return _save(figure, axes, path, (title, "rank", "matching rate (%)"), "lower right")
 
 
 def plot_metric_curves(
@@ -67,11 +60,19 @@ def plot_metric_curves(
         if len(x) != len(y) or len(x) == 0:
             raise ValueError(f"curve {label!r} needs as many x as y values, at least one")
         axes.plot(x, y, marker="o", label=label)
+    return _save(figure, axes, path, (title, xlabel, ylabel), "best")
+
+
+def _save(
+    figure: Figure, axes: Axes, path: str | Path, text: tuple[str, str, str], legend: str
+) -> Path:
+    """Title and axis labels (``text``), grid and legend, then the PNG at ``path``."""
+    title, xlabel, ylabel = text
+    axes.set_title(title)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
-    axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(loc="best")
+    axes.legend(loc=legend)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, format="png")
