@@ -15,7 +15,11 @@ from stgcn_reid.ablation import occluded_example, synthetic_occlusions
 from stgcn_reid.data.synthetic import make_config
 from stgcn_reid.data.synthetic.benchmark import build_benchmark
 from stgcn_reid.data.synthetic.render import background_panorama, render_tracklet
-from stgcn_reid.viz.adjacency import plot_adjacency, temporal_adjacency
+from stgcn_reid.viz.adjacency import (
+    occluded_node_weights,
+    plot_adjacency,
+    temporal_adjacency,
+)
 from stgcn_reid.viz.gradcam import clip_grad_cam, plot_gradcam
 
 from .conftest import HEIGHT, WIDTH, T
@@ -69,6 +73,22 @@ def test_adjacency_from_the_hook_has_the_rows_of_eq_4(make_net, clip) -> None:
     assert not torch.allclose(a, a[0].expand_as(a))  # learned, not uniform
     # The hook is removed afterwards: a second forward pass does not record again.
     assert len(net.temporal_gcn.graph._forward_hooks) == 0
+
+
+def test_occluded_nodes_weights_split_visible_from_occluded_frames() -> None:
+    # 3 frames x 2 patches; frame 1 occluded (nodes 2, 3). Row 2 gives 0.1 to each visible
+    # node (0, 1, 4, 5), 0.3 to node 3 and 0.3 to itself; row 3 gives 0.05 to each visible
+    # node, 0.5 to node 2 and 0.3 to itself.
+    adjacency = torch.zeros(6, 6)
+    adjacency[2] = torch.tensor([0.1, 0.1, 0.3, 0.3, 0.1, 0.1])
+    adjacency[3] = torch.tensor([0.05, 0.05, 0.5, 0.3, 0.05, 0.05])
+    visible, hidden = occluded_node_weights(adjacency, [False, True, False])
+    assert visible == pytest.approx((0.4 + 0.2) / 8)
+    assert hidden == pytest.approx((0.3 + 0.5) / 2)  # the self-loops (0.3, 0.3) left out
+    with pytest.raises(ValueError, match="some frames occluded and some visible"):
+        occluded_node_weights(adjacency, [False, False, False])
+    with pytest.raises(ValueError, match="multiple of the 4 frames"):
+        occluded_node_weights(adjacency, [False, True, False, True])
 
 
 @pytest.mark.parametrize("model", [{"branches": ["global"]}, {"temporal": {"graph": False}}])

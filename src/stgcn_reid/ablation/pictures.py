@@ -27,7 +27,11 @@ from stgcn_reid.data.datasets import build_dataset
 from stgcn_reid.evaluation import compute_distance
 from stgcn_reid.utils.checkpoints import load_net
 from stgcn_reid.viz import plot_cmc, plot_metric_curves, plot_ranked_results
-from stgcn_reid.viz.adjacency import plot_adjacency, temporal_adjacency
+from stgcn_reid.viz.adjacency import (
+    occluded_node_weights,
+    plot_adjacency,
+    temporal_adjacency,
+)
 from stgcn_reid.viz.gradcam import clip_grad_cam, plot_gradcam
 
 log = logging.getLogger(__name__)
@@ -67,12 +71,20 @@ def explain_clip(
     ]
     if with_graph:
         label, net = with_graph[-1]
+        adjacency = temporal_adjacency(net, example.clip)
+        title = f"{label}: temporal graph Â of one clip"
+        if 0 < sum(example.occluded) < len(example.occluded):
+            visible, hidden = occluded_node_weights(adjacency, example.occluded)
+            title += (
+                ", mean weight an occluded frame's node gives\n"
+                f"a visible frame's node: {visible:.3f}, another occluded one: {hidden:.3f}"
+            )
         pictures["adjacency"] = plot_adjacency(
-            temporal_adjacency(net, example.clip),
+            adjacency,
             example.frames,
             Path(out_dir) / "adjacency.png",
             occluded=example.occluded,
-            title=f"{label}: temporal graph Â of one clip",
+            title=title,
         )
     return pictures
 

@@ -47,6 +47,32 @@ def temporal_adjacency(net: nn.Module, clip: Tensor) -> Tensor:
     return captured[0][0].float().cpu()
 
 
+def occluded_node_weights(
+    adjacency: Tensor | np.ndarray, occluded: Sequence[bool]
+) -> tuple[float, float]:
+    """How a node of an occluded frame weighs the other nodes in Â, on average per node:
+    ``(one node of a visible frame, one other node of an occluded frame)``, self-loops left out.
+
+    The temporal graph is meant to let hidden patches draw from the frames where the body part
+    is visible (paper §3.2), which makes the first number the larger; a graph that has learned
+    nothing weighs both alike.
+    """
+    matrix = torch.as_tensor(adjacency, dtype=torch.float64)
+    frames = torch.tensor(list(occluded), dtype=torch.bool)
+    if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] % len(frames):
+        raise ValueError(
+            f"adjacency must be square with nodes a multiple of the {len(frames)} frames, "
+            f"got shape {tuple(matrix.shape)}"
+        )
+    if frames.all() or not frames.any():
+        raise ValueError("occluded must mark some frames occluded and some visible")
+    hidden = frames.repeat_interleave(matrix.shape[0] // len(frames))
+    rows = matrix[hidden]
+    among = rows[:, hidden].clone()  # its diagonal holds the self-loops
+    among.fill_diagonal_(float("nan"))
+    return float(rows[:, ~hidden].mean()), float(among.nanmean())
+
+
 def plot_adjacency(
     adjacency: Tensor | np.ndarray,
     frames: Sequence[np.ndarray] | np.ndarray,
