@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from stgcn_reid.ablation import plan_runs
+from stgcn_reid.ablation import cli, plan_runs
 from stgcn_reid.ablation.runner import Run, execute, report_runs, subprocess_launcher
 from stgcn_reid.ablation.study import BUDGETS, VARIANT_KEYS
+from stgcn_reid.utils.io import write_json
 
 
 def _option(run: Run, key: str) -> str | None:
@@ -245,3 +247,24 @@ def test_side_by_side_runs_get_a_share_of_the_threads(tmp_path: Path) -> None:
     assert subprocess_launcher([sys.executable, "-c", script], log_path, threads=3) == 0
     assert subprocess_launcher([sys.executable, "-c", "raise SystemExit(4)"], log_path) == 4
     assert log_path.read_text().splitlines() == ["3"]
+
+
+def test_an_invocation_keeps_the_sessions_others_recorded_while_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions_file = tmp_path / "logs" / "smoke" / "synthetic_hard" / "study.json"
+
+    def another_invocation_finishes_meanwhile(runs: Sequence[Run], *args, **kwargs) -> list:
+        other = {"command": "the other one", "machine": "m", "started": "t", "wall_s": 1.0}
+        write_json(sessions_file, {"sessions": [other]})
+        return []
+
+    monkeypatch.setattr(cli, "execute", another_invocation_finishes_meanwhile)
+    arguments = ["--budget", "smoke", "--seeds", "0", "--study", "variants",
+                 "--variants", "baseline", "--log-dir", str(tmp_path / "logs"),
+                 "--out", str(tmp_path / "results.md")]  # fmt: skip
+    assert cli.main(arguments) == 0
+    sessions = json.loads(sessions_file.read_text())["sessions"]
+    assert len(sessions) == 2 and sessions[0]["command"] == "the other one"
+    assert sessions[1]["command"].startswith("python -m stgcn_reid.ablation --budget smoke")
+    assert "the other one" in (tmp_path / "results.md").read_text()

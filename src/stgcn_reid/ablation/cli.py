@@ -119,7 +119,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Every invocation that ran something is kept: command, machine, start and wall time.
     sessions_file = study_dir(args.log_dir, args.budget, args.dataset) / "study.json"
-    sessions = _read_sessions(sessions_file)
     failures: list[str] = []
     if not args.report_only:
         started = dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -132,15 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             jobs=args.jobs,
         )
         given = list(argv) if argv is not None else sys.argv[1:]
-        sessions.append(
-            {
-                "command": shlex.join(["python", "-m", "stgcn_reid.ablation", *given]),
-                "machine": machine_description(),
-                "started": started,
-                "wall_s": time.perf_counter() - start,
-            }
-        )
-        write_json(sessions_file, {"sessions": sessions})
+        session = {
+            "command": shlex.join(["python", "-m", "stgcn_reid.ablation", *given]),
+            "machine": machine_description(),
+            "started": started,
+            "wall_s": time.perf_counter() - start,
+        }
+        # Read just before writing: an invocation that ran meanwhile (another --study, say)
+        # has added its own session, which must not be lost.
+        write_json(sessions_file, {"sessions": [*_read_sessions(sessions_file), session]})
+    sessions = _read_sessions(sessions_file)
     reported = report_runs(runs, args.log_dir, args.budget, args.dataset)
     results = collect_results(reported)
     try:
