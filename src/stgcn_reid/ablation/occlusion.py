@@ -22,12 +22,12 @@ from stgcn_reid.ablation.results import (
     FeatureSet,
     feature_distance,
     load_features,
+    rank_distances,
     run_metric_options,
 )
 from stgcn_reid.ablation.runner import Run
 from stgcn_reid.data.datamodule import EvalTracklets
 from stgcn_reid.data.datasets import build_dataset
-from stgcn_reid.evaluation import evaluate_rank
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +60,8 @@ def occlusion_scores(
     max_rank: int = 50,
 ) -> OcclusionScores:
     """Split the per-query average precision by whether the query tracklet is occluded."""
-    result = evaluate_rank(
-        feature_distance(features, metric, normalize),
-        features.q_pids,
-        features.g_pids,
-        features.q_camids,
-        features.g_camids,
-        max_rank=min(max_rank, len(features.g_pids)),
-        protocol=protocol,
-    )
+    distmat = feature_distance(features, metric, normalize)
+    result = rank_distances(distmat, features, protocol, min(max_rank, len(features.g_pids)))
     ap = np.asarray(result["all_AP"], dtype=float)
     hidden = occluded[features.q_tracks]
     valid = ~np.isnan(ap)

@@ -135,11 +135,12 @@ def feature_distance(
     return compute_distance(query, gallery, metric, normalize).double()
 
 
-def distance_scores(
+def rank_distances(
     distmat: torch.Tensor, labels: FeatureSet, protocol: str = "standard", max_rank: int = 50
-) -> Scores:
-    """Test scores of a distance matrix over the query and gallery of ``labels``."""
-    result = evaluate_rank(
+) -> dict[str, Any]:
+    """:func:`~stgcn_reid.evaluation.evaluate_rank` of a distance matrix over the query and
+    gallery of ``labels``."""
+    return evaluate_rank(
         distmat,
         labels.q_pids,
         labels.g_pids,
@@ -148,6 +149,13 @@ def distance_scores(
         max_rank=max_rank,
         protocol=protocol,
     )
+
+
+def distance_scores(
+    distmat: torch.Tensor, labels: FeatureSet, protocol: str = "standard", max_rank: int = 50
+) -> Scores:
+    """Test scores of a distance matrix over the query and gallery of ``labels``."""
+    result = rank_distances(distmat, labels, protocol, max_rank)
     cmc = np.asarray(result["cmc"])
     return Scores(float(result["mAP"]), float(cmc[0]), float(cmc[min(5, len(cmc)) - 1]), cmc)
 
