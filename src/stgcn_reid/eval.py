@@ -1,9 +1,11 @@
 """Evaluation entry point: ``python -m stgcn_reid.eval ckpt_path=... [dataset=...]``.
 
-Rebuilds the trained model from the checkpoint (no training config needed), extracts features
-with the all-frames test sampling, prints mAP / mINP / rank-k (plus re-ranked figures with
-``eval.rerank=true``), and writes ``metrics.json``, ``cmc.png``, ``ranked.png`` and, with
-``eval.save_features=true``, ``features.npz`` into the run directory.
+Rebuilds the trained model from the checkpoint (no training config needed), extracts features of
+the test split (or, with ``eval.split=val``, of the validation split the checkpoint's run was
+validated on) with ``data.test_sampling`` (every frame, strided clips by default), prints mAP /
+mINP / rank-k (plus re-ranked figures with ``eval.rerank=true``), and writes ``metrics.json``,
+``cmc.png``, ``ranked.png`` and, with ``eval.save_features=true``, ``features.npz`` into the run
+directory.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from stgcn_reid.evaluation import evaluate_rank, re_ranking
 from stgcn_reid.evaluation.distance import compute_distance
+from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
 from stgcn_reid.evaluation.metric import RankingResult
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import format_table, report_test_result
@@ -26,7 +28,6 @@ from stgcn_reid.utils.checkpoints import load_net
 from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.instantiate import finish_loggers, instantiate_loggers
-from stgcn_reid.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
 #: Test-time input geometry fixed by the trained model.
@@ -56,19 +57,17 @@ def reranked_metrics(ranking: RankingResult, metric_cfg: DictConfig) -> dict[str
     return metrics
 
 
-def save_features(ranking: RankingResult, path: Path) -> None:
-    """Query/gallery tracklet features with ids, cameras and track indices, as one npz."""
-    arrays = {
-        "query_features": ranking.query_features.numpy(),
-        "gallery_features": ranking.gallery_features.numpy(),
-        "query_pids": ranking.q_pids.numpy(),
-        "gallery_pids": ranking.g_pids.numpy(),
-        "query_camids": ranking.q_camids.numpy(),
-        "gallery_camids": ranking.g_camids.numpy(),
-        "query_tracks": ranking.query_tracks.numpy(),
-        "gallery_tracks": ranking.gallery_tracks.numpy(),
-    }
-    atomic_write(path, lambda handle: np.savez(handle, **arrays))
+def validation_options(split: str, trained_data: dict[str, Any]) -> dict[str, Any]:
+    """``val_split`` / ``val_seed`` of the data module: the training run's for ``split="val"``
+    (the same validation identities it was selected on), none for the test split."""
+    if split == "val":
+        return {
+            "val_split": trained_data.get("val_split", "none"),
+            "val_seed": trained_data.get("val_seed", 0),
+        }
+    if split != "test":
+        raise ValueError(f"eval.split={split!r}; expected 'test' or 'val'")
+    return {"val_split": "none"}
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -78,33 +77,43 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trained_data = loaded.run_config["data"]
     geometry = {key: trained_data[key] for key in GEOMETRY_KEYS}
     dataset = cfg.get("dataset") or loaded.run_config["dataset"]
+    split = cfg.eval.split
     log.info("Model input from the checkpoint: %s; dataset: %s", geometry, dict(dataset))
-    datamodule = hydra.utils.instantiate(cfg.data, dataset=dataset, **geometry)
+    datamodule = hydra.utils.instantiate(
+        cfg.data, dataset=dataset, **geometry, **validation_options(split, trained_data)
+    )
+    datamodule.setup("test")
+    loader = datamodule.eval_dataloader(split, cfg.data.test_sampling)
     module = ReIDLitModule(net=loaded.net, metric=hydra.utils.instantiate(cfg.metric))
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False)
     output_dir = Path(cfg.paths.output_dir)
     try:
-        trainer.test(module, datamodule=datamodule)
+        trainer.test(module, dataloaders=loader)
         if not trainer.is_global_zero:
             return {}
         ranking = module.test_ranking
-        extra: dict[str, Any] = {"ckpt_path": str(cfg.ckpt_path)}
+        extra: dict[str, Any] = {
+            "ckpt_path": str(cfg.ckpt_path),
+            "split": split,
+            "sampling": cfg.data.test_sampling,
+        }
         if cfg.eval.rerank:
             reranked = reranked_metrics(ranking, cfg.metric)
-            log.info("\n%s", format_table(reranked, title="test, re-ranked"))
-            extra.update({f"test_rerank/{k}": v for k, v in reranked.items()})
+            log.info("\n%s", format_table(reranked, title=f"{split}, re-ranked"))
+            extra.update({f"{split}_rerank/{k}": v for k, v in reranked.items()})
         if cfg.eval.save_features:
-            save_features(ranking, output_dir / "features.npz")
+            save_features(ranking, output_dir / FEATURES_FILE)
         return report_test_result(
             module.test_result,
             ranking,
-            datamodule.test_tracklets,
+            datamodule.eval_tracklets(split),
             output_dir,
             loggers,
             extra,
             num_queries=cfg.eval.num_ranked_queries,
             topk=cfg.eval.topk,
+            split=split,
         )
     finally:
         finish_loggers(loggers)

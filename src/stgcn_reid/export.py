@@ -18,11 +18,13 @@ exported re-id models whose graph normalises internally; this one does not):
   ``height x width`` of the checkpoint's data config (all fixed);
 - each frame RGB, resized to ``H x W`` (bilinear, antialiased), scaled to ``[0, 1]`` (pixel /
   255), then normalised per channel as ``(x - mean) / std`` with the ImageNet mean and std;
-- the ``T`` frames of a clip in temporal order, chosen as in evaluation: with
-  ``test_sampling=all`` consecutive runs of ``T`` frames (the last one loop-padded), with
-  ``evenly`` ``T`` frames spread over the tracklet;
+- the ``T`` frames of a clip in temporal order, chosen as in evaluation by
+  :func:`stgcn_reid.data.temporal.eval_clips` with the stored ``test_sampling`` (``strided``:
+  clip ``j`` takes frame ``j`` of each of ``T`` equal chunks; ``consecutive``: runs of ``T``
+  frames, the last one loop-padded; ``evenly``: ``T`` frames spread over the tracklet);
 - output ``embedding``: float32 ``[B, D]``, the paper's ``f_all`` of each clip; a tracklet's
-  descriptor is the mean over its clips.
+  descriptor is the mean over its clips weighted by the frames each clip adds
+  (:func:`stgcn_reid.data.temporal.clip_weights`).
 
 :meth:`stgcn_reid.inference.Embedder.preprocess` produces exactly this input from frames. The
 contract is stored in the file: as ONNX ``metadata_props`` (``seq_len``, ``height``, ``width``,
@@ -136,7 +138,8 @@ class InputContract:
             "test_sampling": self.test_sampling,
             "output_name": "embedding",
             "embedding_dim": str(self.embedding_dim),
-            "tracklet_descriptor": "mean of the clip embeddings of the tracklet",
+            "tracklet_descriptor": "mean of the clip embeddings of the tracklet, weighted by the "
+            "number of its frames each clip adds (stgcn_reid.data.temporal.clip_weights)",
             "checkpoint": self.checkpoint,
             "checkpoint_sha256": self.checkpoint_sha256,
             "stgcn_reid_version": __version__,

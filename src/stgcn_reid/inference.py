@@ -7,13 +7,14 @@ the test-time input settings from the checkpoint's stored run configuration (``d
 A tracklet is turned into a descriptor the way :class:`~stgcn_reid.data.clips.TestClips` and
 :class:`~stgcn_reid.evaluation.ReIDMetric` do it in evaluation, with the same functions:
 
-1. frame indices by :func:`~stgcn_reid.data.temporal.all_clips` (every frame, consecutive clips
-   of ``T``, the last one loop-padded; a tracklet shorter than ``T`` is one looped clip) or
-   :func:`~stgcn_reid.data.temporal.evenly` (one clip of ``T`` spread frames);
+1. frame indices and clip weights by :func:`~stgcn_reid.data.temporal.eval_clips` with the
+   checkpoint's ``data.test_sampling`` (``strided``: every frame, each clip spanning the
+   tracklet as in training; ``consecutive``: every frame in runs of ``T``; ``evenly``: one clip
+   of ``T`` spread frames);
 2. each clip resized and ImageNet-normalised by
    :func:`~stgcn_reid.data.transforms.build_test_transform`;
 3. ``f_all`` (the concatenated global, temporal and structural features, paper eq. 9) per clip,
-   averaged over the clips of the tracklet.
+   averaged over the clips of the tracklet with the clip weights (every frame counts once).
 
 Frames may be image paths (decoded with :func:`~stgcn_reid.data.clips.load_clip`, as in
 evaluation), PIL images, or a ``uint8`` tensor / array ``[T, H, W, 3]`` (RGB).
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias, get_args
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from tqdm.auto import tqdm
 # The evaluation's own clip transform and loader: this module must preprocess exactly
 # as TestClips does.
 from stgcn_reid.data.clips import ClipTransform, Sampling, load_clip, transform_clip
-from stgcn_reid.data.temporal import all_clips, evenly
+from stgcn_reid.data.temporal import EVAL_SAMPLINGS, eval_clips
 from stgcn_reid.data.transforms import build_test_transform
 from stgcn_reid.models import STGCN
 from stgcn_reid.utils.checkpoints import CheckpointError, load_net
@@ -53,7 +54,8 @@ class Embedder:
         net: the network, in eval mode (see :meth:`from_checkpoint`).
         seq_len: clip length ``T``.
         height, width: input size of every frame.
-        sampling: ``"all"`` (every frame in clips of ``T``, mean over clips) or ``"evenly"``.
+        sampling: a rule of :func:`~stgcn_reid.data.temporal.eval_clips` (``"strided"``,
+            ``"consecutive"`` or ``"evenly"``).
         device: where the network runs; embeddings are returned on the CPU.
         skip_corrupt: replace an unreadable frame file by its nearest readable neighbour (with
             a warning) instead of raising :class:`~stgcn_reid.data.datasets.base.DatasetError`.
@@ -66,13 +68,13 @@ class Embedder:
         seq_len: int,
         height: int,
         width: int,
-        sampling: Sampling = "all",
+        sampling: Sampling = "strided",
         device: str | torch.device = "cpu",
         skip_corrupt: bool = False,
         run_config: Mapping[str, Any] | None = None,
     ) -> None:
-        if sampling not in get_args(Sampling):
-            raise ValueError(f"sampling must be one of {get_args(Sampling)}, got {sampling!r}")
+        if sampling not in EVAL_SAMPLINGS:
+            raise ValueError(f"sampling must be one of {EVAL_SAMPLINGS}, got {sampling!r}")
         self.net = net.eval()
         self.seq_len = seq_len
         self.image_size = (height, width)
@@ -130,7 +132,7 @@ class Embedder:
 
         This is also the input an exported model (:mod:`stgcn_reid.export`) takes.
         """
-        rows, load = self._clip_plan(frames, "the tracklet")
+        rows, _, load = self._clip_plan(frames, "the tracklet")
         return torch.stack([self._clip(load, indices) for indices in rows])
 
     def embed(self, frames: Frames, batch_size: int = 32) -> Tensor:
@@ -154,7 +156,7 @@ class Embedder:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         sums = torch.zeros(len(tracklets), self.embedding_dim)
         counts = torch.zeros(len(tracklets))
-        batch: list[tuple[int, Tensor, bool]] = []
+        batch: list[tuple[int, Tensor, float, bool]] = []
         with tqdm(total=len(tracklets), unit="tracklet", disable=not progress) as bar:
             for item in self._all_clips(tracklets):
                 batch.append(item)
@@ -163,35 +165,42 @@ class Embedder:
                     batch = []
             if batch:
                 self._accumulate(batch, sums, counts, bar)
-        # Sum, then divide: the clip mean of ReIDMetric, so both give the same numbers.
+        # Weighted sum, then divide: the clip mean of ReIDMetric, so both give the same numbers.
         return sums / counts[:, None]
 
     def _accumulate(
-        self, batch: list[tuple[int, Tensor, bool]], sums: Tensor, counts: Tensor, bar: tqdm
+        self,
+        batch: list[tuple[int, Tensor, float, bool]],
+        sums: Tensor,
+        counts: Tensor,
+        bar: tqdm,
     ) -> None:
-        """Run one batch of clips and add each clip feature to its tracklet's sum."""
-        tracks = torch.tensor([track for track, _, _ in batch])
-        clips = torch.stack([clip for _, clip, _ in batch]).to(self.device)
-        sums.index_add_(0, tracks, self.net(clips).embedding.float().cpu())
-        counts.index_add_(0, tracks, torch.ones(len(batch)))
-        bar.update(sum(last for _, _, last in batch))
+        """Run one batch of clips and add each weighted clip feature to its tracklet's sum."""
+        tracks = torch.tensor([track for track, _, _, _ in batch])
+        weights = torch.tensor([weight for _, _, weight, _ in batch], dtype=torch.float32)
+        clips = torch.stack([clip for _, clip, _, _ in batch]).to(self.device)
+        features = self.net(clips).embedding.float().cpu()
+        sums.index_add_(0, tracks, features * weights[:, None])
+        counts.index_add_(0, tracks, weights)
+        bar.update(sum(last for _, _, _, last in batch))
 
-    def _all_clips(self, tracklets: Sequence[Frames]) -> Iterator[tuple[int, Tensor, bool]]:
-        """``(tracklet index, clip, is the tracklet's last clip)`` for every clip, in order.
+    def _all_clips(self, tracklets: Sequence[Frames]) -> Iterator[tuple[int, Tensor, float, bool]]:
+        """``(tracklet index, clip, clip weight, is the tracklet's last clip)`` for every clip,
+        in order.
 
         Clips are decoded one at a time: a long tracklet never sits in memory whole.
         """
         for track, frames in enumerate(tracklets):
-            rows, load = self._clip_plan(frames, f"tracklet {track}")
+            rows, weights, load = self._clip_plan(frames, f"tracklet {track}")
             for number, indices in enumerate(rows):
-                yield track, self._clip(load, indices), number == len(rows) - 1
+                last = number == len(rows) - 1
+                yield track, self._clip(load, indices), float(weights[number]), last
 
-    def _clip_plan(self, frames: Frames, what: str) -> tuple[np.ndarray, FrameLoader]:
-        """The frame indices of every clip ``[num_clips, T]`` and the frame decoder."""
+    def _clip_plan(self, frames: Frames, what: str) -> tuple[np.ndarray, np.ndarray, FrameLoader]:
+        """The frame indices of every clip ``[num_clips, T]``, their weights and the decoder."""
         num_frames, load = self._frame_loader(frames, what)
-        if self.sampling == "all":
-            return all_clips(num_frames, self.seq_len), load
-        return evenly(num_frames, self.seq_len)[None], load
+        rows, weights = eval_clips(num_frames, self.seq_len, self.sampling)
+        return rows, weights, load
 
     def _clip(self, load: FrameLoader, indices: np.ndarray) -> Tensor:
         """One transformed clip ``[T, 3, H, W]``: the call TestClips makes, on the same frames."""

@@ -94,6 +94,7 @@ class ReIDLitModule(pl.LightningModule):
             batch["track"],
             batch["is_query"],
             batch["in_gallery"],
+            batch.get("weight"),
         )
 
     def validation_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> None:

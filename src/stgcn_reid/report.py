@@ -71,22 +71,23 @@ def report_test_result(
     extra: Mapping[str, Any] | None = None,
     num_queries: int = 6,
     topk: int = 5,
+    split: str = "test",
 ) -> dict[str, Any]:
     """Print the table, write ``metrics.json`` and the pictures, send the pictures to W&B.
 
-    ``metrics.json`` holds ``test/<metric>`` fractions, the CMC curve and ``extra`` entries.
+    ``metrics.json`` holds ``<split>/<metric>`` fractions, the CMC curve and ``extra`` entries.
     """
     output_dir = Path(output_dir)
-    log.info("\n%s", format_table(metrics))
-    record = {f"test/{k}": float(v) for k, v in metrics.items()}
-    record["test/cmc"] = [float(x) for x in ranking.cmc]
+    log.info("\n%s", format_table(metrics, title=split))
+    record = {f"{split}/{k}": float(v) for k, v in metrics.items()}
+    record[f"{split}/cmc"] = [float(x) for x in ranking.cmc]
     record.update(extra or {})
     write_json(output_dir / "metrics.json", record)
     pictures = write_pictures(ranking, tracklets, output_dir, num_queries, topk)
     for logger in loggers:
         if isinstance(logger, WandbLogger):
             logger.log_image(
-                key="test/pictures",
+                key=f"{split}/pictures",
                 images=[str(p) for p in pictures.values()],
                 caption=list(pictures),
             )

@@ -1,15 +1,19 @@
 """Training entry point: ``python -m stgcn_reid.train [group=option ...] [key=value ...]``.
 
-Composes ``conf/train.yaml``, trains STGCN, tests the best checkpoint and writes the run
+Composes ``conf/train.yaml``, trains STGCN, tests the checkpoint chosen on the validation split
+(the best by val mAP; the last one when there is no validation split) and writes the run
 directory: ``.hydra/`` (config), ``checkpoints/`` (``last.ckpt`` to resume from, the one before
-it and the best by val mAP), ``metrics.json`` (final test metrics), ``cmc.png``, ``ranked.png``
-and the logs. Resuming and what survives a crash: ``docs/robustness.md``.
+it and the best by val mAP), ``metrics.json`` (final test metrics, and which checkpoint was
+tested by what rule), ``cmc.png``, ``ranked.png``, the logs and, with
+``save_test_features=true``, the test features (``features.npz``). The test split is read once,
+by that final test. Resuming and what survives a crash: ``docs/robustness.md``.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -18,6 +22,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from stgcn_reid.data.datasets import VideoReIDDataset
+from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import report_test_result
 from stgcn_reid.utils.checkpoints import resolve_resume_checkpoint
@@ -59,8 +65,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup("fit")
     module = build_module(cfg, datamodule.num_classes)
     loggers = instantiate_loggers(cfg.get("logger"))
+    # Without a validation split no validation runs (it would otherwise need the test split).
+    no_validation = {} if datamodule.has_validation else {"limit_val_batches": 0}
     trainer: pl.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=instantiate_callbacks(cfg.get("callbacks")), logger=loggers or False
+        cfg.trainer,
+        callbacks=instantiate_callbacks(cfg.get("callbacks")),
+        logger=loggers or False,
+        **no_validation,
     )
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -75,8 +86,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if cfg.test:
             best = best_checkpoint(trainer)
-            if not best:
-                log.warning("No best checkpoint (no validation ran): testing the last weights.")
+            selection = checkpoint_selection(best, datamodule.dataset)
+            log.info("Final test of %s", selection["tested_checkpoint"])
             trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
             metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
             if trainer.is_global_zero:
@@ -86,12 +97,31 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                     datamodule.test_tracklets,
                     cfg.paths.output_dir,
                     loggers,
+                    selection,
                 )
+                if cfg.save_test_features:
+                    save_features(module.test_ranking, Path(cfg.paths.output_dir) / FEATURES_FILE)
     except SIGTERMException as stop:
         raise SystemExit(128 + signal.SIGTERM) from stop
     finally:
         finish_loggers(loggers)
     return metrics
+
+
+def checkpoint_selection(best: str, dataset: VideoReIDDataset) -> dict[str, str]:
+    """What the final test tests and by which rule (recorded in ``metrics.json``)."""
+    if best:
+        return {
+            "tested_checkpoint": best,
+            "checkpoint_rule": f"best val/mAP on the validation split ({dataset.val_source})",
+        }
+    reason = (
+        "no validation ran before the end of training"
+        if dataset.has_validation
+        else "no validation split (data.val_split=none)"
+    )
+    log.warning("No best checkpoint (%s): testing the last weights.", reason)
+    return {"tested_checkpoint": "last weights", "checkpoint_rule": f"last epoch: {reason}"}
 
 
 def best_checkpoint(trainer: pl.Trainer) -> str:

@@ -1,4 +1,5 @@
-"""Table 3's ensemble (score sum) on hand-made features, and reading the runs' outputs."""
+"""Table 3's ensemble (score sum on a common scale) on hand-made features, and reading the runs'
+outputs."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ A = features([0, 10], [0, 13, 9, -30])
 B = features([0, 10], [-6, 10, 4, 40])
 
 
+def distances(member: FeatureSet) -> np.ndarray:
+    """The ``[query, gallery]`` Euclidean distances of 1-D features."""
+    return np.abs(member.query - member.gallery.T).astype(float)
+
+
+def scaled(member: FeatureSet) -> FeatureSet:
+    """``member`` with its features times 10: its Euclidean distances times 10."""
+    return dataclasses.replace(member, query=10 * member.query, gallery=10 * member.gallery)
+
+
 def test_score_sum_fixes_what_each_member_gets_wrong() -> None:
     # A model paired with itself ranks as it does alone.
     alone = [ensemble_scores([m, m], max_rank=4) for m in (A, B)]
@@ -45,11 +56,34 @@ def test_score_sum_fixes_what_each_member_gets_wrong() -> None:
 
     both = ensemble_scores([A, B], max_rank=4)
     assert both.rank1 == 1.0
-    summed = np.abs(A.query - A.gallery.T) + np.abs(B.query - B.gallery.T)
+    # Each member's distances divided by their mean over the 2 x 4 pairs: 106 / 8 and 112 / 8.
+    assert distances(A).mean() == 13.25 and distances(B).mean() == 14.0
+    summed = distances(A) / 13.25 + distances(B) / 14.0
     expected = evaluate_rank(summed, Q_PIDS, G_PIDS, Q_CAMS, G_CAMS, max_rank=4)
     assert both.mean_ap == pytest.approx(expected["mAP"])
     np.testing.assert_allclose(both.cmc, expected["cmc"])
     assert both.rank5 == 1.0  # rank 5 of a 4-item gallery: its last rank
+
+
+def test_a_member_with_larger_features_does_not_dominate_the_ensemble() -> None:
+    both = ensemble_scores([A, B], max_rank=4)
+    for members in ([scaled(A), B], [A, scaled(B)]):
+        rescaled = ensemble_scores(members, max_rank=4)
+        assert rescaled.mean_ap == pytest.approx(both.mean_ap)
+        np.testing.assert_allclose(rescaled.cmc, both.cmc)
+
+    # The raw sum of the distances would follow the rescaled member: 10 x A ranks query 2's
+    # id 3 (10 + 6 = 16) before its id 2 (30 + 0), as A alone does, so rank-1 drops to 1/2.
+    raw = evaluate_rank(
+        10 * distances(A) + distances(B), Q_PIDS, G_PIDS, Q_CAMS, G_CAMS, max_rank=4
+    )
+    assert raw["cmc"][0] == 0.5 and both.rank1 == 1.0
+
+
+def test_a_member_without_a_distance_scale_is_refused() -> None:
+    flat = dataclasses.replace(A, query=np.zeros_like(A.query), gallery=np.zeros_like(A.gallery))
+    with pytest.raises(ValueError, match=r"mean query-gallery distance 0\.0: not positive"):
+        ensemble_scores([flat, B])
 
 
 def test_members_must_rank_the_same_tracklets() -> None:

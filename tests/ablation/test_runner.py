@@ -13,7 +13,7 @@ import pytest
 
 from stgcn_reid.ablation import cli, plan_runs
 from stgcn_reid.ablation.runner import Run, execute, report_runs, subprocess_launcher
-from stgcn_reid.ablation.study import BUDGETS, VARIANT_KEYS
+from stgcn_reid.ablation.study import BUDGETS, PROTOCOL_EVALS, VARIANT_KEYS
 from stgcn_reid.utils.io import write_json
 
 
@@ -44,18 +44,15 @@ def test_plan_covers_every_variant_and_seed_and_each_sweep_point_once(tmp_path: 
     assert ("4", "1", "4", "4") in settings and ("3", "2", "8", "4") in settings
     assert all(_option(r, "data.height") == "128" for r in sweeps)  # P = 8 needs 8 rows
 
-    # Features: the ensemble members and the picture models (baseline, STGCN), every seed.
-    with_features = {(r.key, r.seed) for r in runs if r.features}
-    assert with_features == {
-        (key, seed)
-        for key in ("sgcn_global", "tgcn_global", "stgcn", "baseline")
-        for seed in (3, 1)
-    }
+    # Every variant run saves its test features and is scored under the other protocols.
+    assert all(r.features and r.evaluations == PROTOCOL_EVALS for r in variants)
+    assert not any(r.features or r.evaluations for r in sweeps)
     # Every run directory is distinct, and the seed and directory reach the command line.
     assert len({r.directory for r in runs}) == len(runs)
     command = variants[0].train_command("python")
     assert command[:3] == ["python", "-m", "stgcn_reid.train"]
     assert f"hydra.run.dir={variants[0].directory}" in command and "seed=3" in command
+    assert "save_test_features=true" in command
 
 
 def test_variant_overrides_select_the_branches_and_graphs(tmp_path: Path) -> None:
@@ -87,7 +84,8 @@ def test_plan_rejects_bad_arguments(tmp_path: Path, kwargs: dict, message: str) 
 
 
 class FakeLauncher:
-    """Records commands; a train command writes metrics.json, an eval one features.npz."""
+    """Records commands; a train command writes metrics.json naming the tested checkpoint (and
+    features.npz if asked), an eval one metrics.json."""
 
     def __init__(self, fail_for: str | None = None) -> None:
         self.commands: list[list[str]] = []
@@ -101,11 +99,14 @@ class FakeLauncher:
             return 1
         if "stgcn_reid.eval" in command:
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "features.npz").write_bytes(b"")
-        else:
-            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (run_dir / "checkpoints" / "best-epoch000-mAP0.5.ckpt").write_bytes(b"")
             (run_dir / "metrics.json").write_text("{}")
+        else:
+            best = run_dir / "checkpoints" / "best-epoch000-mAP0.5.ckpt"
+            best.parent.mkdir(parents=True, exist_ok=True)
+            best.write_bytes(b"")
+            (run_dir / "metrics.json").write_text(json.dumps({"tested_checkpoint": str(best)}))
+            if "save_test_features=true" in command:
+                (run_dir / "features.npz").write_bytes(b"")
         return 0
 
 
@@ -113,16 +114,23 @@ def _runs(tmp_path: Path) -> dict[str, Run]:
     return {r.key: r for r in plan_runs("variants", "smoke", [0], tmp_path)}
 
 
+def _finish_training(run: Run, tested: str = "last weights") -> None:
+    (run.directory / "checkpoints").mkdir(parents=True)
+    (run.directory / "checkpoints" / "last.ckpt").write_bytes(b"")
+    run.metrics_path.write_text(json.dumps({"tested_checkpoint": tested}))
+    run.features_path.write_bytes(b"")
+
+
 def test_execute_skips_finished_work_and_resumes_interrupted_runs(tmp_path: Path) -> None:
     runs = _runs(tmp_path)
-    # Finished, no features needed: skipped.
-    runs["tfcn_global"].directory.mkdir(parents=True)
-    runs["tfcn_global"].metrics_path.write_text("{}")
-    # Trained, features needed but missing: only the evaluation runs.
-    runs["sgcn_global"].directory.mkdir(parents=True)
-    runs["sgcn_global"].metrics_path.write_text("{}")
-    (runs["sgcn_global"].directory / "checkpoints").mkdir()
-    (runs["sgcn_global"].directory / "checkpoints" / "last.ckpt").write_bytes(b"")
+    # Finished and scored under every protocol: skipped.
+    _finish_training(runs["tfcn_global"])
+    for split, sampling in PROTOCOL_EVALS:
+        path = runs["tfcn_global"].evaluation_path(split, sampling)
+        path.parent.mkdir(parents=True)
+        path.write_text("{}")
+    # Trained, protocols not scored yet: only the evaluations run, on the tested checkpoint.
+    _finish_training(runs["sgcn_global"])
     # Interrupted with a last.ckpt: continued with resume=true.
     (runs["stgcn"].directory / "checkpoints").mkdir(parents=True)
     (runs["stgcn"].directory / "checkpoints" / "last.ckpt").write_bytes(b"")
@@ -138,11 +146,28 @@ def test_execute_skips_finished_work_and_resumes_interrupted_runs(tmp_path: Path
         for c in launcher.commands
     ]
     trained = {d for m, d in launched if m == "stgcn_reid.train"}
-    evaluated = {d.parent for m, d in launched if m == "stgcn_reid.eval"}
+    evaluated = {d.parent.parent for m, d in launched if m == "stgcn_reid.eval"}
     assert runs["tfcn_global"].directory not in trained | evaluated
     assert runs["sgcn_global"].directory not in trained
-    assert evaluated == {
-        runs[k].directory for k in ("sgcn_global", "tgcn_global", "baseline", "stgcn")
+    assert evaluated == {r.directory for k, r in runs.items() if k != "tfcn_global"}
+    sgcn_evals = [
+        c
+        for c in launcher.commands
+        if "stgcn_reid.eval" in c and str(runs["sgcn_global"].directory) in " ".join(c)
+    ]
+    assert len(sgcn_evals) == len(PROTOCOL_EVALS)
+    assert all(
+        f"ckpt_path={runs['sgcn_global'].directory}/checkpoints/last.ckpt" in c for c in sgcn_evals
+    )
+    assert {
+        (a, b)
+        for c in sgcn_evals
+        for a in c
+        for b in c
+        if a.startswith("eval.split=") and b.startswith("data.test_sampling=")
+    } == {
+        (f"eval.split={split}", f"data.test_sampling={sampling}")
+        for split, sampling in PROTOCOL_EVALS
     }
     stgcn_command = next(
         c for c in launcher.commands if f"hydra.run.dir={runs['stgcn'].directory}" in c
@@ -154,7 +179,7 @@ def test_execute_skips_finished_work_and_resumes_interrupted_runs(tmp_path: Path
     assert "resume=true" not in baseline_command
     assert not (runs["baseline"].directory / "stale.txt").exists()
     eval_command = next(c for c in launcher.commands if "stgcn_reid.eval" in c)
-    assert "eval.save_features=true" in eval_command and "data.num_workers=0" in eval_command
+    assert "data.num_workers=0" in eval_command
     assert all(r.done for r in runs.values())
 
     # A second pass finds everything done and launches nothing.

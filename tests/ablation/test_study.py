@@ -55,9 +55,14 @@ def test_report_has_the_rows_of_the_runs_beside_the_paper(study: dict[str, Path]
         assert cells[1] == f"{100 * metrics['test/mAP']:.2f}"
         assert cells[2] == f"{100 * metrics['test/rank1']:.2f}"
         assert cells[3] == f"{100 * metrics['test/rank5']:.2f}"
-        assert cells[4] == "1"  # seeds
-        assert re.fullmatch(r"\d+ s|[\d.]+ min", cells[5])  # wall time
-        assert cells[6] == paper_map
+        # Δ to the baseline: none on its own row; one seed gives no interval.
+        if key == "baseline":
+            assert cells[4:7] == ["—"] * 3
+        else:
+            assert cells[4].endswith("(1 seed: no interval)") and cells[6] == "too few seeds"
+        assert cells[7] == "1"  # seeds
+        assert re.fullmatch(r"\d+ s|[\d.]+ min", cells[8])  # wall time
+        assert cells[9] == paper_map
     # The ensemble needs SGCN+global and TGCN+global, which were not run.
     assert "| Ensemble" not in markdown
     assert "| TGCN+global |" not in markdown

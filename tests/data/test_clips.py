@@ -138,7 +138,7 @@ def test_train_clips_do_not_depend_on_workers(tmp_path: Path) -> None:
 def test_test_clips_all_cover_every_frame_with_passthrough(tmp_path: Path) -> None:
     tracklets = [make_tracklet(tmp_path / "a", 7, pid=5), make_tracklet(tmp_path / "b", 3)]
     clips = TestClips(
-        tracklets, 3, raw, sampling="all", extras={"is_query": [True, False], "tag": [7, 9]}
+        tracklets, 3, raw, sampling="consecutive", extras={"is_query": [True, False], "tag": [7, 9]}
     )
     assert clips.clips_per_tracklet == [3, 1]
     items = [clips[i] for i in range(len(clips))]
@@ -178,7 +178,7 @@ def test_unreadable_frame_is_an_error_naming_it(tmp_path: Path, damage: str) -> 
     else:
         content = {"empty": b"", "truncated": bad.read_bytes()[:40], "garbage": b"\x00" * 99}
         bad.write_bytes(content[damage])
-    clips = TestClips([tracklet], 4, raw, sampling="all")
+    clips = TestClips([tracklet], 4, raw, sampling="consecutive")
     with pytest.raises(DatasetError, match=re.escape(str(bad))):
         clips[0]
 
@@ -187,7 +187,7 @@ def test_skip_corrupt_uses_the_nearest_readable_frame(tmp_path: Path) -> None:
     tracklet = make_tracklet(tmp_path, 4)
     for k in (1, 2):
         Path(tracklet.frames[k]).write_bytes(b"")
-    clips = TestClips([tracklet], 4, raw, sampling="all", skip_corrupt=True)
+    clips = TestClips([tracklet], 4, raw, sampling="consecutive", skip_corrupt=True)
     with pytest.warns(RuntimeWarning) as caught:
         item = clips[0]
     messages = [str(w.message) for w in caught]

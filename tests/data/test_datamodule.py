@@ -67,25 +67,66 @@ def test_train_batches_are_p_by_k_clips(duke: Path) -> None:
 
 
 def test_val_and_test_batches_carry_tracks_and_roles(duke: Path) -> None:
-    dm = datamodule(duke)
+    dm = datamodule(duke, val_split=0.34)  # 2 of the 6 training identities
     dm.setup("validate")
     evaluated = dm.test_tracklets
     assert len(evaluated.tracklets) == 3 + 4  # query copies left out of the gallery
     assert evaluated.is_query.tolist() == [True] * 3 + [False] * 4
     assert evaluated.in_gallery.tolist() == [False] * 3 + [True] * 4
 
+    validation = dm.val_tracklets
+    assert validation.is_query.sum() == 2  # one query per validation identity
     val = list(dm.val_dataloader())
-    assert torch.cat([b["track"] for b in val]).tolist() == list(range(7))
+    assert torch.cat([b["track"] for b in val]).tolist() == list(range(len(validation.tracklets)))
     batch = val[0]
     assert batch["clips"].shape == (5, T, 3, 32, 16)
     assert batch["track"].dtype == torch.long
     assert batch["is_query"].dtype == batch["in_gallery"].dtype == torch.bool
-    assert torch.equal(batch["is_query"], evaluated.is_query[batch["track"]])
-    assert batch["pid"].tolist() == [20, 21, 22, 20, 21]
+    assert torch.equal(batch["is_query"], validation.is_query[batch["track"]])
+    assert torch.equal(batch["weight"], torch.ones(5))  # evenly: one clip per tracklet
 
-    tracks = torch.cat([b["track"] for b in dm.test_dataloader()]).tolist()
+    test = list(dm.test_dataloader())
+    tracks = torch.cat([b["track"] for b in test]).tolist()
     lengths = [len(t.frames) for t in evaluated.tracklets]
     assert Counter(tracks) == {i: -(-n // T) for i, n in enumerate(lengths)}
+    assert torch.cat([b["pid"] for b in test])[:3].tolist() == [20, 20, 21]
+    # Strided clips: the weights of a tracklet's clips add up to its number of frames.
+    weights = Counter()
+    for b in test:
+        for track, weight in zip(b["track"].tolist(), b["weight"].tolist(), strict=True):
+            weights[track] += weight
+    assert weights == dict(enumerate(lengths))
+
+
+def test_validation_identities_are_held_out_of_training_and_test(duke: Path) -> None:
+    dm = datamodule(duke, val_split=0.34, val_seed=3)
+    dataset = dm.dataset
+    train_frames = {f for t in dataset.train for f in t.frames}
+    val = [*dataset.val_query, *dataset.val_gallery]
+    val_frames = {f for t in val for f in t.frames}
+    test_frames = {f for t in [*dataset.query, *dataset.gallery] for f in t.frames}
+    assert val_frames and not val_frames & train_frames and not val_frames & test_frames
+    assert dm.num_classes == 4  # 6 - 2 held out; relabelled 0..3
+    assert {t.pid for t in dataset.train} == set(range(4))
+    # Every validation query has a gallery match in another camera.
+    for query in dataset.val_query:
+        assert any(g.pid == query.pid and g.camid != query.camid for g in dataset.val_gallery)
+    # The split depends on val_seed only, not on the training seed.
+    again = datamodule(duke, val_split=0.34, val_seed=3, seed=7).dataset
+    assert again.val_query == dataset.val_query and again.val_gallery == dataset.val_gallery
+
+
+def test_val_split_none_has_no_validation_and_dataset_needs_its_own(duke: Path) -> None:
+    dm = datamodule(duke, val_split="none")
+    assert not dm.has_validation
+    with pytest.raises(RuntimeError, match="no validation split"):
+        dm.val_dataloader()
+    with pytest.raises(DatasetError, match="no validation split of its own"):
+        datamodule(duke, val_split="dataset").setup("fit")
+    with pytest.raises(ValueError, match=r"data\.val_split=1\.5"):
+        datamodule(duke, val_split=1.5)
+    with pytest.raises(DatasetError, match="asks for 5 validation identities"):
+        datamodule(duke, val_split=0.8).setup("fit")
 
 
 def test_eval_shards_split_the_tracklets_between_ranks(duke: Path) -> None:
@@ -159,7 +200,7 @@ class _Recorder(pl.LightningModule):
 
 
 def test_lightning_set_epoch_reaches_sampler_and_dataset(duke: Path, tmp_path: Path) -> None:
-    dm, module = datamodule(duke), _Recorder()
+    dm, module = datamodule(duke, val_split=0.34), _Recorder()
     trainer = pl.Trainer(
         max_epochs=2,
         accelerator="cpu",
@@ -176,7 +217,8 @@ def test_lightning_set_epoch_reaches_sampler_and_dataset(duke: Path, tmp_path: P
     broadcast = trainer.train_dataloader.batch_sampler
     assert broadcast.batches.epoch == 1 and broadcast.clips.epoch == 1
     assert module.train_pids[0] != module.train_pids[1]
-    assert Counter(module.val_tracks) == dict.fromkeys(range(7), 2)
+    num_val = len(dm.val_tracklets.tracklets)
+    assert Counter(module.val_tracks) == dict.fromkeys(range(num_val), 2)
 
 
 def test_factory_logs_the_split_table_and_rejects_unknown_names(
@@ -185,7 +227,7 @@ def test_factory_logs_the_split_table_and_rejects_unknown_names(
     with caplog.at_level(logging.INFO, logger="stgcn_reid.data.datasets"):
         build_dataset("dukemtmc_video", duke)
     assert "=> dukemtmc_video" in caplog.text
-    assert "train         6         21" in caplog.text  # 6 ids, 3+4+5+2+3+4 tracklets
+    assert "train            6         21" in caplog.text  # 6 ids, 3+4+5+2+3+4 tracklets
     with pytest.raises(ValueError, match=r"'market'.*\('mars', 'dukemtmc_video', 'synthetic'\)"):
         build_dataset("market", duke)
 

@@ -218,3 +218,27 @@ def test_ddp_two_processes_match_single_process(tmp_path: Path) -> None:
         last = single.last_result
         other = last.query_tracks[:, None] != last.gallery_tracks[None, :]
         torch.testing.assert_close(saved["distmat"][other], last.distmat[other])
+
+
+def test_clip_weights_give_the_weighted_mean_of_each_tracklet() -> None:
+    """Tracklet 0 has clips of weights 3 and 1: its feature is (3 a + b) / 4, not (a + b) / 2."""
+    a, b, c, d = (torch.tensor([x, 0.0]) for x in (0.0, 4.0, 2.0, 10.0))
+    features = torch.stack([a, b, c, d])
+    labels = {
+        "pids": torch.tensor([1, 1, 1, 2]),
+        "camids": torch.tensor([0, 0, 1, 1]),
+        "tracks": torch.tensor([0, 0, 1, 2]),
+        "is_query": torch.tensor([True, True, False, False]),
+        "in_gallery": torch.tensor([False, False, True, True]),
+    }
+    metric = ReIDMetric()
+    metric.update(features, **labels, weights=torch.tensor([3.0, 1.0, 1.0, 1.0]))
+    metric.compute()
+    ranking = metric.last_result
+    torch.testing.assert_close(ranking.query_features, torch.tensor([[1.0, 0.0]]))
+    unweighted = ReIDMetric()
+    unweighted.update(features, **labels)
+    unweighted.compute()
+    torch.testing.assert_close(unweighted.last_result.query_features, torch.tensor([[2.0, 0.0]]))
+    with pytest.raises(ValueError, match="positive"):
+        ReIDMetric().update(features, **labels, weights=torch.tensor([1.0, 0.0, 1.0, 1.0]))

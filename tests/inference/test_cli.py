@@ -92,7 +92,7 @@ def test_search_refuses_features_of_two_checkpoints(
         seq_len=4,
         height=64,
         width=32,
-        sampling="all",
+        sampling="consecutive",
         run_config={},
     )
     ours.save(tmp_path / "q.npz")

@@ -47,7 +47,7 @@ def test_embed_many_shape_determinism_and_batching(trained: TrainedRun, embedder
     torch.testing.assert_close(embedder.embed(tracklets[2]), features[2], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("sampling", ["all", "evenly"])
+@pytest.mark.parametrize("sampling", ["strided", "consecutive", "evenly"])
 def test_features_equal_the_evaluation_pipeline(
     trained: TrainedRun, embedder: Embedder, sampling: str
 ) -> None:
@@ -67,6 +67,7 @@ def test_features_equal_the_evaluation_pipeline(
                 batch["track"],
                 batch["is_query"],
                 batch["in_gallery"],
+                batch["weight"],
             )
     metric.compute()
     evaluated = metric.last_result
@@ -103,6 +104,12 @@ def test_a_tracklet_is_the_mean_of_its_clips_and_short_ones_loop(
     paths = frames_of(tracklet_dirs(trained.gallery_dir)[0])
     frames = torch.from_numpy(np.stack([np.asarray(Image.open(p)) for p in paths]))
     frames = frames[torch.arange(2 * t) % len(frames)]  # exactly two clips' worth
+    # Strided (the default): T chunks of 2 frames, clip j takes frame j of every chunk.
+    assert embedder.sampling == "strided"
+    strided = (embedder.embed(frames[0::2]) + embedder.embed(frames[1::2])) / 2
+    torch.testing.assert_close(embedder.embed(frames), strided, atol=1e-5, rtol=1e-5)
+
+    embedder = Embedder(embedder.net, t, *embedder.image_size, sampling="consecutive")
     two_clips = (embedder.embed(frames[:t]) + embedder.embed(frames[t:])) / 2
     torch.testing.assert_close(embedder.embed(frames), two_clips, atol=1e-5, rtol=1e-5)
 

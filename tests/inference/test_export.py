@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from stgcn_reid import export
+from stgcn_reid.data.temporal import eval_clips
 from stgcn_reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from stgcn_reid.export import InputContract, parity, read_onnx_metadata, read_pt2_metadata
 from stgcn_reid.inference import Embedder
@@ -39,15 +40,17 @@ def test_onnx_matches_pytorch_for_batch_1_and_3(
     assert "batch 3:" in printed
     check_contract(dict(read_onnx_metadata(path)), embedder)
 
-    # The contract end to end: Embedder.preprocess output fed to ONNX, mean over the clips.
+    # The contract end to end: Embedder.preprocess output fed to ONNX, mean over the clips
+    # weighted by the frames each clip adds.
     frames = sorted(next(trained.gallery_dir.glob("*/*")).glob("*.jpg"))
     clips = embedder.preprocess(frames)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (embeddings,) = session.run(None, {"clips": clips.numpy()})
     assert embeddings.shape == (len(clips), embedder.embedding_dim)
-    torch.testing.assert_close(
-        torch.from_numpy(embeddings).mean(dim=0), embedder.embed(frames), atol=1e-4, rtol=1e-4
-    )
+    _, weights = eval_clips(len(frames), embedder.seq_len, embedder.sampling)
+    weights = torch.from_numpy(weights).float()
+    descriptor = (torch.from_numpy(embeddings) * weights[:, None]).sum(dim=0) / weights.sum()
+    torch.testing.assert_close(descriptor, embedder.embed(frames), atol=1e-4, rtol=1e-4)
 
 
 def test_pt2_matches_pytorch_with_a_symbolic_batch(

@@ -19,6 +19,7 @@ TINY: dict[str, Any] = {
     "max_frames": 10,
     "height": 64,
     "width": 32,
+    "num_val_ids": 3,
     "occlusion_prob": 0.5,
     "confuser_share": 0.5,
     "confuser_group_size": 2,

@@ -67,6 +67,7 @@ def test_confusers_share_colors_in_pixels_but_not_silhouettes() -> None:
         num_train_ids=2,
         num_test_ids=12,
         num_distractors=0,
+        num_val_ids=0,
         confuser_share=1.0,
         confuser_group_size=3,
     )

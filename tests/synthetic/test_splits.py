@@ -26,8 +26,10 @@ def test_planned_splits_follow_the_protocol(tiny_config: SyntheticConfig) -> Non
         elif roles[pid] == "distractor":
             assert splits == {"gallery"}
         else:
-            (query,) = [s for s in slots if s.split == "query"]
-            assert any(s.split == "gallery" and s.camid != query.camid for s in slots)
+            prefix = "val_" if roles[pid] == "val" else ""
+            assert splits == {f"{prefix}query", f"{prefix}gallery"}
+            (query,) = [s for s in slots if s.split == f"{prefix}query"]
+            assert any(s.split == f"{prefix}gallery" and s.camid != query.camid for s in slots)
     assert set(by_pid) == set(roles)
 
 
@@ -49,3 +51,19 @@ def test_loaded_dataset_follows_the_protocol(tiny_root: Path) -> None:
         matches = [t for t in dataset.gallery if t.pid == query.pid]
         assert any(t.camid != query.camid for t in matches)
         assert len({t.camid for t in [query, *matches]}) >= 2
+
+
+def test_validation_identities_are_their_own(tiny_root: Path) -> None:
+    dataset = load_synthetic(tiny_root, **TINY)
+    assert len(dataset.val_query) == TINY["num_val_ids"]
+    assert "3 generated validation identities" in dataset.summary()
+
+    def folder_pids(tracklets) -> set[int]:
+        return {int(Path(t.frames[0]).parent.parent.name) for t in tracklets}
+
+    val = folder_pids([*dataset.val_query, *dataset.val_gallery])
+    assert len(val) == TINY["num_val_ids"]
+    assert not val & folder_pids(dataset.train)
+    assert not val & folder_pids([*dataset.query, *dataset.gallery])
+    for query in dataset.val_query:
+        assert any(g.pid == query.pid and g.camid != query.camid for g in dataset.val_gallery)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from stgcn_reid.data.synthetic import SyntheticConfig, dataset_dir, generate
 from stgcn_reid.data.synthetic import writer as writer_module
+from stgcn_reid.data.synthetic.splits import SPLITS
 from stgcn_reid.data.synthetic.writer import MARKER
 
 NAME = re.compile(r"^(\d{4})_C([1-9])_F(\d{4})_X(\d{5})\.jpg$")
@@ -26,9 +27,9 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_layout_and_file_names(tiny_root: Path, tiny_config: SyntheticConfig) -> None:
     folder = dataset_dir(tiny_root, tiny_config)
     assert folder.name == f"synthetic-{tiny_config.cache_key()}"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([MARKER, "gallery", "query", "train"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MARKER, *SPLITS])
     serials = set()
-    for split in ("train", "query", "gallery"):
+    for split in SPLITS:
         for track_dir in (folder / split).glob("*/*"):
             assert re.fullmatch(r"\d{4}", track_dir.name)
             assert re.fullmatch(r"\d{4}", track_dir.parent.name)
@@ -36,16 +37,21 @@ def test_layout_and_file_names(tiny_root: Path, tiny_config: SyntheticConfig) ->
             assert all(matches)
             assert {m[1] for m in matches if m} == {track_dir.parent.name}
             assert len({m[2] for m in matches if m}) == 1  # one camera per tracklet
+            # As in the DukeMTMC-VideoReID release: F counts the tracklet's frames from F0001
+            # (torchreid's loader looks for F0001, F0002, ... in turn).
             frames = [int(m[3]) for m in matches if m]
-            assert frames == list(range(frames[0], frames[0] + len(frames)))
-            if split != "gallery":
+            assert frames == list(range(1, len(frames) + 1))
+            if not split.endswith("gallery"):
                 serials |= {int(m[4]) for m in matches if m}
             assert tiny_config.min_frames <= len(frames) <= tiny_config.max_frames
     first = next((folder / "train").rglob("*.jpg"))
     with Image.open(first) as image:
         assert image.format == "JPEG"
         assert image.size == (tiny_config.width, tiny_config.height)
-    assert len(serials) == sum(1 for _ in folder.glob("[tq]*/*/*/*.jpg"))
+    shipped_once = ("train", "query", "val_query")
+    assert len(serials) == sum(
+        len(list(folder.glob(f"{split}/*/*/*.jpg"))) for split in shipped_once
+    )
 
 
 def test_query_tracklets_are_also_shipped_in_gallery(

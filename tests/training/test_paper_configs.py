@@ -6,6 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from stgcn_reid.ablation import plan_runs
 from stgcn_reid.utils.config import CONFIG_DIR
 
 
@@ -42,3 +43,28 @@ def test_paper_experiments_follow_section_4_2(name: str, dataset: str) -> None:
     # No per-step host read of the loss on a GPU.
     assert cfg.callbacks.progress_bar.refresh_rate >= 10
     assert cfg.callbacks.nonfinite_loss.check_every_n_steps >= 10
+
+
+def test_the_studys_full_budget_composes_the_papers_recipe(tmp_path) -> None:
+
+    (run,) = plan_runs("variants", "full", [0], tmp_path, variants=["stgcn"])
+    cfg = _compose(*run.overrides)
+    assert cfg.dataset.preset == "hard"
+    assert (cfg.backbone.arch, cfg.backbone.last_stride, cfg.backbone.weights) == (
+        "resnet50",
+        1,
+        None,
+    )
+    assert (cfg.data.seq_len, cfg.data.height, cfg.data.width) == (8, 256, 128)
+    assert (cfg.data.num_identities, cfg.data.num_instances) == (16, 4)
+    assert cfg.optim.optimizer.lr == pytest.approx(3e-4)
+    assert (cfg.optim.scheduler.step_size, cfg.optim.scheduler.gamma) == (200, 0.1)
+    assert cfg.trainer.max_epochs == 800
+    assert cfg.data.val_split == "dataset"  # checkpoints chosen on the validation identities
+
+
+def test_paper_experiments_hold_nothing_out_and_test_the_last_checkpoint() -> None:
+    for name in ("paper_mars", "paper_duke"):
+        assert _compose(f"experiment={name}").data.val_split == "none"
+    assert _compose("dataset=mars").data.val_split == pytest.approx(0.1)
+    assert _compose().data.val_split == "dataset"  # the synthetic benchmark's own

@@ -23,7 +23,7 @@ from stgcn_reid.ablation.results import (
     load_features,
     run_metric_options,
 )
-from stgcn_reid.ablation.runner import Run, best_checkpoint
+from stgcn_reid.ablation.runner import Run, tested_checkpoint
 from stgcn_reid.utils.checkpoints import load_net
 
 
@@ -93,7 +93,7 @@ def branch_scores(
 
 def run_branch_widths(run_dir: Path) -> dict[str, int]:
     """The branch widths of the model a run tested."""
-    return load_net(best_checkpoint(run_dir)).net.branch_widths
+    return load_net(tested_checkpoint(run_dir)).net.branch_widths
 
 
 def run_branch_scores(run: Run) -> BranchScores:

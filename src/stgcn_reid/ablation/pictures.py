@@ -20,7 +20,7 @@ from stgcn_reid.ablation.results import (
     read_validation_curve,
     run_metric_options,
 )
-from stgcn_reid.ablation.runner import Run, best_checkpoint
+from stgcn_reid.ablation.runner import Run, tested_checkpoint
 from stgcn_reid.ablation.study import PICTURE_MODELS, TABLE3_KEYS, VARIANTS
 from stgcn_reid.data.datamodule import EvalTracklets
 from stgcn_reid.data.datasets import build_dataset
@@ -197,7 +197,7 @@ def draw_pictures(
         )
         return pictures
     members = {key: members[key] for key in PICTURE_MODELS}
-    loaded = {key: load_net(best_checkpoint(run.directory)) for key, run in members.items()}
+    loaded = {key: load_net(tested_checkpoint(run.directory)) for key, run in members.items()}
     # Both models were trained on the same data; the last one's config describes it.
     run_config = loaded[list(PICTURE_MODELS)[-1]].run_config
     dataset = build_dataset(**dict(run_config["dataset"]))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from stgcn_reid.ablation.branches import BranchScores
 from stgcn_reid.ablation.occlusion import OcclusionScores
 from stgcn_reid.ablation.results import Scores, StudyResults
 from stgcn_reid.ablation.runner import Run
+from stgcn_reid.ablation.statistics import format_difference, mean_std, paired_difference
 from stgcn_reid.ablation.study import (
     BUDGETS,
     ENSEMBLE_LABEL,
@@ -35,10 +36,46 @@ from stgcn_reid.utils.io import atomic_write
 
 T = TypeVar("T")
 DASH = "—"
-VARIANT_HEADER = (
-    "| Method | mAP | rank-1 | rank-5 | seeds | wall / run "
-    "| paper MARS mAP | paper MARS rank-1 | paper Duke mAP | paper Duke rank-1 |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+#: The variant every row of Tables 3-4 is compared with.
+BASELINE = "baseline"
+VARIANT_COLUMNS: tuple[str, ...] = (
+    "Method",
+    "mAP",
+    "rank-1",
+    "rank-5",
+    "Δ mAP vs baseline (95 % CI)",
+    "Δ rank-1 vs baseline (95 % CI)",
+    "verdict",
+    "seeds",
+    "wall / run",
+    "paper MARS mAP",
+    "paper MARS rank-1",
+    "paper Duke mAP",
+    "paper Duke rank-1",
+)
+#: Table 4's GCN variants, each beside its twin with fully connected layers in place of the
+#: graph convolutions (the FCN side of the other branch, if any, is shared).
+TWINS: tuple[tuple[str, str], ...] = (
+    ("tgcn_global", "tfcn_global"),
+    ("sgcn_global", "sfcn_global"),
+    ("stgcn", "tfcn_sfcn_global"),
+    ("tgcn_sfcn_global", "tfcn_sfcn_global"),
+    ("tfcn_sgcn_global", "tfcn_sfcn_global"),
+)
+TWIN_COLUMNS: tuple[str, ...] = (
+    "Comparison",
+    "seeds",
+    "Δ mAP (95 % CI)",
+    "Δ rank-1 (95 % CI)",
+    "verdict",
+)
+PAIRED_NOTE = (
+    "Δ: the row's score minus the baseline's, in percentage points, paired by seed (the same "
+    "seed gives the same data order and the same initialisation of the shared parts): the mean "
+    "of the per-seed differences over the seeds both have, with a two-sided 95 % Student-t "
+    "interval over those seeds (mean ± t(0.975, n − 1) · sd / √n). The verdict, from the mAP "
+    'interval, says "better" or "worse" only when the interval excludes 0 ("too few '
+    'seeds" under 2 common seeds); the same holds in Table 4 and its twin table.'
 )
 CAPTIONS: dict[str, str] = {
     "cmc": "CMC curves of Table 3's models (mean over seeds)",
@@ -77,14 +114,23 @@ def machine_description() -> str:
     )
 
 
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a markdown table: the header, its separator, one line per row of cells."""
+    return [
+        f"| {' | '.join(header)} |",
+        f"|{'---|' * len(header)}",
+        *(f"| {' | '.join(row)} |" for row in rows),
+    ]
+
+
 def percent(values: Sequence[float]) -> str:
     """``mean ± sample std`` in percent; one value alone; a dash for none."""
     if not values:
         return DASH
-    mean = 100 * float(np.mean(values))
+    mean, std = mean_std(values)
     if len(values) == 1:
-        return f"{mean:.2f}"
-    return f"{mean:.2f} ± {100 * float(np.std(values, ddof=1)):.2f}"
+        return f"{100 * mean:.2f}"
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
 def duration(seconds: float) -> str:
@@ -98,8 +144,28 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h"
 
 
-def variant_rows(keys: Sequence[str], results: StudyResults) -> list[str]:
-    """Table rows of the variants (or ``"ensemble"``) ``keys``, paper numbers beside."""
+def by_seed(results: StudyResults, key: str, score: str) -> dict[int, float]:
+    """``{seed: score}`` of one variant (or ``"ensemble"``); ``score`` names a field of
+    :class:`~stgcn_reid.ablation.results.Scores`."""
+    return {seed: getattr(s, score) for (k, seed), s in results.scores.items() if k == key}
+
+
+def paired_cells(key: str, reference: str, results: StudyResults) -> list[str]:
+    """Δ mAP and Δ rank-1 of ``key`` minus ``reference`` (paired by seed, 95 % interval, in
+    percentage points) and the verdict of the mAP interval; dashes where either has no
+    results."""
+    if not by_seed(results, key, "mean_ap") or not by_seed(results, reference, "mean_ap"):
+        return [DASH] * 3
+    mean_ap, rank1 = (
+        paired_difference(by_seed(results, key, score), by_seed(results, reference, score))
+        for score in ("mean_ap", "rank1")
+    )
+    return [format_difference(mean_ap), format_difference(rank1), mean_ap.verdict]
+
+
+def variant_rows(keys: Sequence[str], results: StudyResults) -> list[list[str]]:
+    """Table cells of the variants (or ``"ensemble"``) ``keys``: scores over seeds, the
+    paired difference to the baseline (a dash on the baseline's row), paper numbers beside."""
     by_key = {v.key: (v.label, v.paper) for v in VARIANTS}
     by_key["ensemble"] = (ENSEMBLE_LABEL, PAPER_ENSEMBLE)
     rows = []
@@ -108,42 +174,87 @@ def variant_rows(keys: Sequence[str], results: StudyResults) -> list[str]:
         found = [s for (k, _), s in sorted(results.scores.items()) if k == key]
         walls = [w for (k, _), w in results.walls.items() if k == key and w > 0]
         rows.append(
-            f"| {label} | {percent([s.mean_ap for s in found])} | "
-            f"{percent([s.rank1 for s in found])} | {percent([s.rank5 for s in found])} | "
-            f"{len(found)} | {duration(float(np.mean(walls))) if walls else DASH} | "
-            f"{paper.mars_map:.2f} | {paper.mars_rank1:.2f} | "
-            f"{paper.duke_map:.2f} | {paper.duke_rank1:.2f} |"
+            [
+                label,
+                percent([s.mean_ap for s in found]),
+                percent([s.rank1 for s in found]),
+                percent([s.rank5 for s in found]),
+                *([DASH] * 3 if key == BASELINE else paired_cells(key, BASELINE, results)),
+                str(len(found)),
+                duration(float(np.mean(walls))) if walls else DASH,
+                *(
+                    f"{x:.2f}"
+                    for x in (paper.mars_map, paper.mars_rank1, paper.duke_map, paper.duke_rank1)
+                ),
+            ]
         )
     return rows
 
 
+def twin_rows(results: StudyResults) -> list[list[str]]:
+    """Each GCN variant minus its FCN twin (:data:`TWINS`), paired by seed, where both have
+    results."""
+    labels = {v.key: v.label for v in VARIANTS}
+    rows = []
+    for gcn, fcn in TWINS:
+        gcn_seeds, fcn_seeds = (set(by_seed(results, key, "mean_ap")) for key in (gcn, fcn))
+        if gcn_seeds and fcn_seeds:
+            rows.append(
+                [
+                    f"{labels[gcn]} vs {labels[fcn]}",
+                    str(len(gcn_seeds & fcn_seeds)),
+                    *paired_cells(gcn, fcn, results),
+                ]
+            )
+    return rows
+
+
 def variant_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
-    """Tables 3 and 4 (only the variants of ``runs``) and each variant's overrides."""
+    """Tables 3 and 4 (only the variants of ``runs``), the GCN / FCN twins, and each variant's
+    overrides."""
     present = {r.key for r in runs if r.group == "variants"}
     if all(k in present for k in ENSEMBLE_MEMBERS):
         present.add("ensemble")
     table3 = [k for k in TABLE3_KEYS if k in present]
+    twins = twin_rows(results)
+    twin_table = (
+        [
+            "### GCN vs its FCN twin (paired, 95 % CI)",
+            "",
+            "Δ: the GCN variant's score minus its FCN twin's, paired by seed as above.",
+            "",
+            *table(TWIN_COLUMNS, twins),
+            "",
+        ]
+        if twins
+        else []
+    )
     return [
         "## Table 3: the two GCN modules",
         "",
-        "Ensemble: the SGCN+global and TGCN+global models of the same seed, the gallery ranked "
-        "by the sum of their two distance matrices (score sum).",
+        PAIRED_NOTE,
         "",
-        VARIANT_HEADER,
-        *variant_rows(table3, results),
+        "Ensemble: the SGCN+global and TGCN+global models of the same seed, the gallery ranked "
+        "by the score sum of the two models' distances, each divided by its mean query–gallery "
+        "distance (so that neither model's distance scale dominates).",
+        "",
+        *table(VARIANT_COLUMNS, variant_rows(table3, results)),
         "",
         "## Table 4: graph convolution vs fully connected layers",
         "",
         "xFCN: the GCN layers of that branch without the adjacency matrix (`Y = XW`).",
         "",
-        VARIANT_HEADER,
-        *variant_rows([v.key for v in VARIANTS if v.key in present], results),
+        *table(
+            VARIANT_COLUMNS, variant_rows([v.key for v in VARIANTS if v.key in present], results)
+        ),
         "",
+        *twin_table,
         "Overrides of each variant (on top of the budget's):",
         "",
-        "| Method | overrides |",
-        "|---|---|",
-        *[f"| {v.label} | `{' '.join(v.overrides)}` |" for v in VARIANTS if v.key in present],
+        *table(
+            ("Method", "overrides"),
+            ([v.label, f"`{' '.join(v.overrides)}`"] for v in VARIANTS if v.key in present),
+        ),
         "",
     ]
 
@@ -153,12 +264,7 @@ def sweep_section(seed: int, results: StudyResults, budget: str) -> list[str]:
     lines = [f"## Figures 7-8: GCN layers and patches (seed {seed}, sweep budget)", ""]
     for sweep in SWEEPS:
         fixed = ", ".join(f"{SYMBOLS[o]} = {v}" for o, v in sweep.fixed.items())
-        lines += [
-            f"### {sweep.key} ({fixed})",
-            "",
-            f"| {sweep.key} | mAP | rank-1 | rank-5 | wall |",
-            "|---|---|---|---|---|",
-        ]
+        rows = []
         for value in sweep_values(sweep, budget):
             key = (point_name(sweep_setting(sweep, value)), seed)
             found = results.scores.get(key)
@@ -167,10 +273,15 @@ def sweep_section(seed: int, results: StudyResults, budget: str) -> list[str]:
                 if found
                 else [DASH] * 3
             )
-            lines.append(
-                f"| {value} | {' | '.join(cells)} | {duration(results.walls.get(key, 0))} |"
-            )
-        lines += ["", sweep.paper_note + ".", ""]
+            rows.append([str(value), *cells, duration(results.walls.get(key, 0))])
+        lines += [
+            f"### {sweep.key} ({fixed})",
+            "",
+            *table((sweep.key, "mAP", "rank-1", "rank-5", "wall"), rows),
+            "",
+            sweep.paper_note + ".",
+            "",
+        ]
     if BUDGETS[budget].sweep_note:
         lines += [f"Budget `{budget}`: {BUDGETS[budget].sweep_note}.", ""]
     return lines
@@ -202,9 +313,8 @@ def branch_section(
         "which sets its weight in the Euclidean distance of `f_all`. mAP %, mean ± std over "
         "the seeds with saved test features.",
         "",
-        "| Method | seeds | f_all | balanced | global | temporal | spatial | norm g / t / s |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    rows = []
     for variant, seeds, found in per_variant(branches):
         cells = [
             percent([results.scores[(variant.key, seed)].mean_ap for seed in seeds]),
@@ -216,10 +326,9 @@ def branch_section(
             cells.append(percent(alone) if alone else DASH)
             sizes = [b.norms[branch] for b in found if branch in b.norms]
             norms.append(f"{np.mean(sizes):.1f}" if sizes else DASH)
-        lines.append(
-            f"| {variant.label} | {len(seeds)} | {' | '.join(cells)} | {' / '.join(norms)} |"
-        )
-    return [*lines, ""]
+        rows.append([variant.label, str(len(seeds)), *cells, " / ".join(norms)])
+    header = ("Method", "seeds", "f_all", "balanced", "global", "temporal", "spatial")
+    return [*lines, *table((*header, "norm g / t / s"), rows), ""]
 
 
 def occlusion_section(
@@ -237,9 +346,8 @@ def occlusion_section(
         "is meant to help the occluded ones (paper, sec. 3.2 and Figure 5). mAP %, mean ± std "
         "over the seeds with saved test features.",
         "",
-        "| Method | seeds | all queries | occluded | clean | occluded − clean |",
-        "|---|---|---|---|---|---|",
     ]
+    rows = []
     for variant, seeds, found in per_variant(occlusion):
         cells = [
             percent([results.scores[(variant.key, seed)].mean_ap for seed in seeds]),
@@ -247,8 +355,9 @@ def occlusion_section(
             percent([o.clean_map for o in found]),
             percent([o.occluded_map - o.clean_map for o in found]),
         ]
-        lines.append(f"| {variant.label} | {len(seeds)} | {' | '.join(cells)} |")
-    return [*lines, ""]
+        rows.append([variant.label, str(len(seeds)), *cells])
+    header = ("Method", "seeds", "all queries", "occluded", "clean", "occluded − clean")
+    return [*lines, *table(header, rows), ""]
 
 
 def picture_section(pictures: Mapping[str, Path], out: Path) -> list[str]:
@@ -265,22 +374,22 @@ def picture_section(pictures: Mapping[str, Path], out: Path) -> list[str]:
 
 def runs_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
     """Every planned run: status, scores, wall time, directory."""
-    lines = [
-        "## Runs",
-        "",
-        "| run | status | mAP | rank-1 | wall | directory |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     for run in runs:
         found: Scores | None = results.scores.get((run.key, run.seed))
         status = "done" if run.done else ("features missing" if run.trained else "not run")
-        lines.append(
-            f"| {run.group}/{run.name} | {status} | "
-            f"{f'{100 * found.mean_ap:.2f}' if found else DASH} | "
-            f"{f'{100 * found.rank1:.2f}' if found else DASH} | "
-            f"{duration(results.walls.get((run.key, run.seed), 0))} | `{run.directory}` |"
+        rows.append(
+            [
+                f"{run.group}/{run.name}",
+                status,
+                f"{100 * found.mean_ap:.2f}" if found else DASH,
+                f"{100 * found.rank1:.2f}" if found else DASH,
+                duration(results.walls.get((run.key, run.seed), 0)),
+                f"`{run.directory}`",
+            ]
         )
-    return lines
+    header = ("run", "status", "mAP", "rank-1", "wall", "directory")
+    return ["## Runs", "", *table(header, rows)]
 
 
 def render_report(

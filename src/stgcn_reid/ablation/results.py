@@ -1,4 +1,5 @@
-"""Scores of finished runs, and Table 3's "Ensemble" computed from two runs' test features."""
+"""Scores of finished runs, and Table 3's "Ensemble" computed from two runs' test features
+(score sum of their distances, each divided by its mean query-gallery distance)."""
 
 from __future__ import annotations
 
@@ -108,10 +109,17 @@ def ensemble_scores(
     protocol: str = "standard",
     max_rank: int = 50,
 ) -> Scores:
-    """Table 3's "Ensemble": rank the gallery by the sum of the members' distance matrices.
+    """Table 3's "Ensemble": rank the gallery by the sum of the members' distance matrices,
+    each on a common scale.
 
-    Each member's distances come from its own features (their widths differ); the members
-    must describe the same query and gallery tracklets in the same order.
+    Each member's distances come from its own features (their widths and norms differ), so a
+    raw sum would let the member with the larger distances decide. Each member's
+    ``[num_query, num_gallery]`` matrix is therefore divided by its own mean over all
+    query-gallery pairs (:func:`scaled_distance`) before the sum: a positive factor per
+    member, which leaves that member's own ranking unchanged and gives every member a mean
+    distance of 1, so that the members weigh equally on average (and rescaling one member's
+    features changes nothing). The members must describe the same query and gallery
+    tracklets in the same order.
     """
     if len(members) < 2:
         raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
@@ -123,8 +131,21 @@ def ensemble_scores(
                     f"ensemble member {index} has other {name} than member 0: the members "
                     "must be evaluated on the same query and gallery"
                 )
-    distmat = sum(feature_distance(m, metric, normalize) for m in members)
+    distmat = sum(scaled_distance(feature_distance(m, metric, normalize)) for m in members)
     return distance_scores(distmat, first, protocol, max_rank)
+
+
+def scaled_distance(distmat: torch.Tensor) -> torch.Tensor:
+    """``distmat`` divided by its mean over all entries (query-gallery pairs): the ensemble's
+    common scale. Raises ``ValueError`` if that mean is not positive and finite (every feature
+    the same), where no scale exists."""
+    scale = distmat.mean()
+    if not bool(torch.isfinite(scale)) or scale <= 0:
+        raise ValueError(
+            f"mean query-gallery distance {float(scale)}: not positive, so this member's "
+            "distances cannot be put on the ensemble's common scale"
+        )
+    return distmat / scale
 
 
 def feature_distance(

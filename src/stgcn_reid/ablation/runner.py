@@ -1,9 +1,12 @@
 """Planning and running the study: one ``python -m stgcn_reid.train`` subprocess per run.
 
 A run lives in ``<log dir>/<budget>/<dataset>/{variants/<variant>,sweeps/<point>}/seed<k>/``
-(the training run directory). It is done when its ``metrics.json`` exists (and, where its test
-features are needed, ``eval/features.npz``), so a study started again skips what is done;
-a run stopped mid-training continues from its ``last.ckpt``. Each run directory also gets
+(the training run directory). Training tests the checkpoint it chose on the validation split
+(``metrics.json``) and, for the variants, saves the test features (``features.npz``); then
+``stgcn_reid.eval`` scores that same checkpoint under the other protocols of
+:data:`~stgcn_reid.ablation.study.PROTOCOL_EVALS` (``eval/<split>-<sampling>/metrics.json``).
+A run is done when all of these exist, so a study started again skips what is done; a run
+stopped mid-training continues from its ``last.ckpt``. Each run directory also gets
 ``ablation.json`` (commands and wall times) and the logs ``ablation-{train,eval}.log``.
 """
 
@@ -25,12 +28,13 @@ from typing import Any
 
 from stgcn_reid.ablation.study import (
     BUDGETS,
-    FEATURE_MODELS,
+    PROTOCOL_EVALS,
     STUDIES,
     VARIANT_KEYS,
     VARIANTS,
     sweep_points,
 )
+from stgcn_reid.evaluation.features import FEATURES_FILE
 from stgcn_reid.utils.io import write_json
 
 log = logging.getLogger(__name__)
@@ -38,7 +42,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Run:
-    """One training run and, if ``features``, the extraction of its test features."""
+    """One training run; a variant (``features``) also saves its test features and is scored
+    under the other test protocols."""
 
     group: str  # "variants" or "sweeps"
     key: str  # a variant key or a sweep point name (M3_K2_Pt4_Ps4)
@@ -57,7 +62,16 @@ class Run:
 
     @property
     def features_path(self) -> Path:
-        return self.directory / "eval" / "features.npz"
+        return self.directory / FEATURES_FILE
+
+    @property
+    def evaluations(self) -> tuple[tuple[str, str], ...]:
+        """``(split, sampling)`` of the protocols scored after training."""
+        return PROTOCOL_EVALS if self.features else ()
+
+    def evaluation_path(self, split: str, sampling: str) -> Path:
+        """``metrics.json`` of the tested checkpoint on ``split`` with ``sampling``."""
+        return self.directory / "eval" / f"{split}-{sampling}" / "metrics.json"
 
     @property
     def record_path(self) -> Path:
@@ -68,15 +82,25 @@ class Run:
         return self.metrics_path.is_file()
 
     @property
+    def missing_evaluations(self) -> list[tuple[str, str]]:
+        return [e for e in self.evaluations if not self.evaluation_path(*e).is_file()]
+
+    @property
     def done(self) -> bool:
-        return self.trained and (not self.features or self.features_path.is_file())
+        return (
+            self.trained
+            and (not self.features or self.features_path.is_file())
+            and not self.missing_evaluations
+        )
 
     def train_command(self, python: str = sys.executable) -> list[str]:
+        features = ("save_test_features=true",) if self.features else ()
         return [
             python,
             "-m",
             "stgcn_reid.train",
             *self.overrides,
+            *features,
             f"seed={self.seed}",
             f"hydra.run.dir={self.directory}",
         ]
@@ -100,7 +124,7 @@ def plan_runs(
 
     Variants run seed after seed (every variant of the first seed, then the next seed), so
     that a study cut short still has whole tables; the sweeps run for the first seed only.
-    Test features are extracted for :data:`FEATURE_MODELS` at every seed.
+    Every variant run saves its test features and is scored under every test protocol.
     """
     if study not in STUDIES:
         raise ValueError(f"--study must be one of {STUDIES}, got {study!r}")
@@ -118,7 +142,6 @@ def plan_runs(
     if study in ("variants", "all"):
         for seed in seeds:
             for variant in (v for v in VARIANTS if v.key in variants):
-                features = variant.key in FEATURE_MODELS
                 runs.append(
                     Run(
                         "variants",
@@ -126,7 +149,7 @@ def plan_runs(
                         seed,
                         root / "variants" / variant.key / f"seed{seed}",
                         common + BUDGETS[budget].variants + variant.overrides,
-                        features,
+                        features=True,
                     )
                 )
     if study in ("sweeps", "all"):
@@ -181,20 +204,20 @@ def subprocess_launcher(command: Sequence[str], log_path: Path, threads: int = 0
         ).returncode
 
 
-def best_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint the run's final test used: its best by val mAP, else ``last.ckpt``.
-
-    With ``save_top_k=1`` there is one ``best-*.ckpt``; should an interrupted attempt have left
-    another, the newest is the one the finished attempt wrote.
-    """
-    folder = Path(run_dir) / "checkpoints"
-    best = sorted(folder.glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if best:
-        return best[-1]
-    last = folder / "last.ckpt"
-    if not last.is_file():
-        raise FileNotFoundError(f"{folder}: no best-*.ckpt and no last.ckpt")
-    return last
+def tested_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint the run's final test used, as its ``metrics.json`` records it (chosen on
+    the validation split; ``last.ckpt`` when the run had none)."""
+    run_dir = Path(run_dir)
+    try:
+        tested = json.loads((run_dir / "metrics.json").read_text())["tested_checkpoint"]
+    except (OSError, ValueError, KeyError) as err:
+        raise FileNotFoundError(
+            f"{run_dir}/metrics.json does not say which checkpoint was tested ({err!r})"
+        ) from err
+    path = run_dir / "checkpoints" / "last.ckpt" if tested == "last weights" else Path(tested)
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir}: the tested checkpoint {path} is gone")
+    return path
 
 
 def read_record(run: Run) -> dict[str, Any]:
@@ -230,29 +253,35 @@ def train_run(run: Run, launcher: Launcher, python: str = sys.executable) -> boo
     return True
 
 
-def extract_features(
+def evaluate_protocols(
     run: Run, launcher: Launcher, eval_overrides: Sequence[str], python: str = sys.executable
 ) -> bool:
-    """Write ``eval/features.npz`` of the run's tested checkpoint with ``stgcn_reid.eval``."""
+    """Score the run's tested checkpoint under each missing protocol with ``stgcn_reid.eval``."""
     try:
-        checkpoint = best_checkpoint(run.directory)
+        checkpoint = tested_checkpoint(run.directory)
     except FileNotFoundError as err:
         log.error("%s", err)
         return False
-    command = [
-        python,
-        "-m",
-        "stgcn_reid.eval",
-        f"ckpt_path={checkpoint}",
-        f"hydra.run.dir={run.features_path.parent}",
-        "eval.save_features=true",
-        *eval_overrides,
-    ]
-    start = time.perf_counter()
-    status = launcher(command, run.directory / "ablation-eval.log")
-    if status != 0 or not run.features_path.is_file():
-        return False
-    _update_record(run, eval_command=shlex.join(command), eval_wall_s=time.perf_counter() - start)
+    for split, sampling in run.missing_evaluations:
+        command = [
+            python,
+            "-m",
+            "stgcn_reid.eval",
+            f"ckpt_path={checkpoint}",
+            f"hydra.run.dir={run.evaluation_path(split, sampling).parent}",
+            f"eval.split={split}",
+            f"data.test_sampling={sampling}",
+            *eval_overrides,
+        ]
+        start = time.perf_counter()
+        status = launcher(command, run.directory / "ablation-eval.log")
+        if status != 0 or not run.evaluation_path(split, sampling).is_file():
+            return False
+        _update_record(
+            run,
+            **{f"eval_command/{split}-{sampling}": shlex.join(command)},
+            eval_wall_s=time.perf_counter() - start,
+        )
     return True
 
 
@@ -263,7 +292,7 @@ def run_one(
     eval_overrides: Sequence[str],
     python: str = sys.executable,
 ) -> str | None:
-    """Train, test and (if needed) extract the features of one run; a failure message or None."""
+    """Train and test one run, then score its other protocols; a failure message or None."""
     if run.done:
         log.info("%s: done already, skipped", prefix)
         return None
@@ -273,8 +302,10 @@ def run_one(
         if not train_run(run, launcher, python):
             return f"{run.name}: training failed, see {run.directory}/ablation-train.log"
     if run.features and not run.features_path.is_file():
-        log.info("%s: extracting test features", prefix)
-        if not extract_features(run, launcher, eval_overrides, python):
+        return f"{run.name}: training saved no {FEATURES_FILE}, see {run.directory}"
+    if run.missing_evaluations:
+        log.info("%s: scoring the protocols %s", prefix, run.missing_evaluations)
+        if not evaluate_protocols(run, launcher, eval_overrides, python):
             return f"{run.name}: evaluation failed, see {run.directory}/ablation-eval.log"
     log.info("%s: finished in %.0f s", prefix, time.perf_counter() - start)
     return None

@@ -22,10 +22,10 @@ from torchvision import tv_tensors
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from stgcn_reid.data.datasets.base import DatasetError, Tracklet
-from stgcn_reid.data.temporal import all_clips, evenly, restricted_random
+from stgcn_reid.data.temporal import EVAL_SAMPLINGS, eval_clips, num_eval_clips, restricted_random
 
 ClipTransform = Callable[[list[tv_tensors.Image]], list[Tensor]]
-Sampling = Literal["all", "evenly"]
+Sampling = Literal["evenly", "consecutive", "strided"]
 
 
 def read_frame(path: str) -> Tensor:
@@ -151,14 +151,16 @@ class TrainClips(Dataset[dict[str, Tensor]]):
 class TestClips(Dataset[dict[str, Tensor]]):
     """Every tracklet as a run of clip items, for feature extraction (deterministic).
 
-    ``sampling="all"``: all frames in consecutive clips of ``T`` (last clip loop-padded, see
-    :func:`~stgcn_reid.data.temporal.all_clips`); the tracklet feature is then the mean over its
-    clips. ``sampling="evenly"``: one clip of ``T`` frames spread over the tracklet.
+    ``sampling`` is a rule of :func:`~stgcn_reid.data.temporal.eval_clips`: ``"strided"``
+    (every frame, in clips that each span the tracklet like a training clip), ``"consecutive"``
+    (every frame, in runs of ``T``) or ``"evenly"`` (one clip of ``T`` spread frames). The
+    tracklet feature is the mean of its clip features weighted by ``weight`` (the frames each
+    clip adds), so every frame counts once.
 
-    Items: ``{"clips", "pid", "camid", "track"}`` where ``track`` is the index of the tracklet
-    in ``tracklets``, plus ``extras[key][track]`` for every key of ``extras`` (per-tracklet
-    values passed through, e.g. ``is_query``). Items of one tracklet are consecutive;
-    :attr:`clips_per_tracklet` gives their counts.
+    Items: ``{"clips", "pid", "camid", "track", "weight"}`` where ``track`` is the index of the
+    tracklet in ``tracklets``, plus ``extras[key][track]`` for every key of ``extras``
+    (per-tracklet values passed through, e.g. ``is_query``). Items of one tracklet are
+    consecutive; :attr:`clips_per_tracklet` gives their counts.
     """
 
     __test__ = False  # a dataset, not a pytest test class, despite its name
@@ -168,15 +170,15 @@ class TestClips(Dataset[dict[str, Tensor]]):
         tracklets: Sequence[Tracklet],
         seq_len: int,
         transform: ClipTransform,
-        sampling: Sampling = "all",
+        sampling: Sampling = "strided",
         extras: Mapping[str, Sequence[Any]] | None = None,
         skip_corrupt: bool = False,
     ) -> None:
-        if sampling not in ("all", "evenly"):
-            raise ValueError(f"test sampling must be 'all' or 'evenly', got {sampling!r}")
+        if sampling not in EVAL_SAMPLINGS:
+            raise ValueError(f"test sampling must be one of {EVAL_SAMPLINGS}, got {sampling!r}")
         self.extras = dict(extras or {})
         for key, values in self.extras.items():
-            if key in ("clips", "pid", "camid", "track"):
+            if key in ("clips", "pid", "camid", "track", "weight"):
                 raise ValueError(f"extras key {key!r} would overwrite an item field")
             if len(values) != len(tracklets):
                 raise ValueError(
@@ -187,8 +189,10 @@ class TestClips(Dataset[dict[str, Tensor]]):
         self.transform = transform
         self.sampling = sampling
         self.skip_corrupt = skip_corrupt
-        lengths = np.array([len(t.frames) for t in self.tracklets], dtype=np.int64)
-        counts = -(-lengths // seq_len) if sampling == "all" else np.ones_like(lengths)
+        counts = np.array(
+            [num_eval_clips(len(t.frames), seq_len, sampling) for t in self.tracklets],
+            dtype=np.int64,
+        )
         self.clips_per_tracklet: list[int] = counts.tolist()
         # Item i is clip number _clip_of[i] of tracklet _track_of[i].
         self._track_of = np.repeat(np.arange(len(counts)), counts)
@@ -200,17 +204,15 @@ class TestClips(Dataset[dict[str, Tensor]]):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         track = int(self._track_of[index])
         tracklet = self.tracklets[track]
-        n = len(tracklet.frames)
-        if self.sampling == "all":
-            indices = all_clips(n, self.seq_len)[self._clip_of[index]]
-        else:
-            indices = evenly(n, self.seq_len)
-        frames = load_clip(tracklet.frames, indices, self.skip_corrupt)
+        clips, weights = eval_clips(len(tracklet.frames), self.seq_len, self.sampling)
+        number = self._clip_of[index]
+        frames = load_clip(tracklet.frames, clips[number], self.skip_corrupt)
         item = {
             "clips": transform_clip(self.transform, frames),
             "pid": torch.tensor(tracklet.pid),
             "camid": torch.tensor(tracklet.camid),
             "track": torch.tensor(track),
+            "weight": torch.tensor(weights[number], dtype=torch.float32),
         }
         for key, values in self.extras.items():
             item[key] = torch.as_tensor(values[track])

@@ -1,4 +1,7 @@
-"""The Lightning DataModule: a dataset by name, P x K training batches, sharded test clips.
+"""The Lightning DataModule: a dataset by name, P x K training batches, sharded evaluation clips.
+
+Validation runs on a split of its own (``val_split``), never on the test split: the test
+query / gallery is read only by :meth:`ReIDDataModule.test_dataloader`.
 
 Run the Trainer with ``use_distributed_sampler=False``: the samplers here are already
 DDP-aware, and Lightning's DistributedSampler would both break the P x K structure and pad the
@@ -8,9 +11,10 @@ test set with repeated tracklets.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import pytorch_lightning as pl
 import torch
@@ -18,7 +22,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from stgcn_reid.data.clips import Sampling, TestClips, TrainClips
-from stgcn_reid.data.datasets import Tracklet, VideoReIDDataset, build_dataset
+from stgcn_reid.data.datasets import DatasetError, Tracklet, VideoReIDDataset, build_dataset
+from stgcn_reid.data.datasets.validation import hold_out_validation
 from stgcn_reid.data.samplers import EpochMode, PKBatchSampler, ShardSampler
 from stgcn_reid.data.transforms import build_test_transform, build_train_transform
 
@@ -127,16 +132,25 @@ class ResumableLoader(DataLoader):
         self.batch_sampler.start = self._delivered = state_dict["batches"]
 
 
+log = logging.getLogger(__name__)
+EvalSplit = Literal["val", "test"]
+#: ``val_split`` values besides a fraction: the dataset's own validation split, or none.
+OWN_VALIDATION = "dataset"
+NO_VALIDATION = ("none", None)
+
+
 class ReIDDataModule(pl.LightningDataModule):
-    """Training clips in P x K batches; validation and test clips of the query + gallery set.
+    """Training clips in P x K batches; validation clips of the validation query + gallery, test
+    clips of the test query + gallery.
 
     The training loader is a :class:`ResumableLoader`: a checkpoint taken inside an epoch
     continues that epoch at the next batch.
 
     Train batch: ``{"clips": float [B, T, 3, H, W], "pid": long [B], "camid": long [B]}`` with
     ``B = P x K``. Val/test batch: the same plus ``"track"`` (long, index into
-    :attr:`test_tracklets`), ``"is_query"`` and ``"in_gallery"`` (bool); a tracklet's clips sit
-    on one rank, consecutively.
+    :attr:`val_tracklets` / :attr:`test_tracklets`), ``"weight"`` (float, the clip's weight in
+    its tracklet's mean), ``"is_query"`` and ``"in_gallery"`` (bool); a tracklet's clips sit on
+    one rank, consecutively.
 
     Args:
         dataset: keyword arguments of :func:`~stgcn_reid.data.datasets.build_dataset`
@@ -146,7 +160,13 @@ class ReIDDataModule(pl.LightningDataModule):
         num_identities: identities per training batch and rank, P.
         num_instances: tracklets per identity, K.
         epoch_mode: ``"identities"`` or ``"tracklets"`` (see :class:`PKBatchSampler`).
-        val_sampling, test_sampling: ``"evenly"`` (one clip per tracklet) or ``"all"``.
+        val_split: where validation comes from: ``"dataset"`` (the dataset's own validation
+            identities, e.g. the synthetic benchmark's), a fraction in ``(0, 1)`` of the
+            training identities held out (:func:`~stgcn_reid.data.datasets.validation.
+            hold_out_validation`), or ``"none"`` (no validation; the last checkpoint is tested).
+        val_seed: seed of the held-out identities (fixed across training seeds).
+        val_sampling, test_sampling: a rule of :func:`~stgcn_reid.data.temporal.eval_clips`:
+            ``"evenly"`` (one clip per tracklet), ``"strided"`` or ``"consecutive"``.
         test_batch_size: clips per validation/test batch.
         num_workers, pin_memory, persistent_workers: DataLoader settings.
         flip_prob, random_erasing: training augmentation probabilities.
@@ -163,8 +183,10 @@ class ReIDDataModule(pl.LightningDataModule):
         num_identities: int = 16,
         num_instances: int = 4,
         epoch_mode: EpochMode = "identities",
+        val_split: str | float | None = None,
+        val_seed: int = 0,
         val_sampling: Sampling = "evenly",
-        test_sampling: Sampling = "all",
+        test_sampling: Sampling = "strided",
         test_batch_size: int = 32,
         num_workers: int = 4,
         pin_memory: bool = True,
@@ -185,9 +207,18 @@ class ReIDDataModule(pl.LightningDataModule):
         for key, (value, allowed) in choices.items():
             if value not in allowed:
                 raise ValueError(f"data.{key}={value!r}; expected one of {allowed}")
+        if not (
+            val_split in (OWN_VALIDATION, *NO_VALIDATION)
+            or (isinstance(val_split, float) and 0.0 < val_split < 1.0)
+        ):
+            raise ValueError(
+                f"data.val_split={val_split!r}; expected {OWN_VALIDATION!r}, 'none' or a "
+                "fraction in (0, 1) of the training identities"
+            )
         self.save_hyperparameters(logger=False)
         self.dataset_options = dict(dataset)
         self._dataset: VideoReIDDataset | None = None
+        self._val_tracklets: EvalTracklets | None = None
         self._test_tracklets: EvalTracklets | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -198,14 +229,50 @@ class ReIDDataModule(pl.LightningDataModule):
 
     @property
     def dataset(self) -> VideoReIDDataset:
-        """The dataset, indexed on first use (all ranks index it; it is metadata only)."""
+        """The dataset with its validation split, indexed on first use (all ranks index it; it
+        is metadata only)."""
         if self._dataset is None:
-            self._dataset = build_dataset(**self.dataset_options)
+            loaded = build_dataset(**self.dataset_options, log_summary=False)
+            self._dataset = self._with_validation(loaded)
+            log.info("%s", self._dataset.summary())
         return self._dataset
+
+    def _with_validation(self, dataset: VideoReIDDataset) -> VideoReIDDataset:
+        split = self.hparams.val_split
+        if split == OWN_VALIDATION:
+            if not dataset.has_validation:
+                raise DatasetError(
+                    f"data.val_split={OWN_VALIDATION}: {dataset.name} has no validation split "
+                    "of its own; hold out training identities (e.g. data.val_split=0.1) or "
+                    "set data.val_split=none"
+                )
+            return dataset
+        if split in NO_VALIDATION:
+            return VideoReIDDataset(dataset.name, dataset.train, dataset.query, dataset.gallery)
+        return hold_out_validation(dataset, float(split), self.hparams.val_seed)
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether there is a validation split (else no validation runs)."""
+        return self.dataset.has_validation
+
+    @property
+    def val_tracklets(self) -> EvalTracklets:
+        """The distinct validation query and gallery tracklets that val batches index."""
+        if not self.has_validation:
+            raise RuntimeError(
+                f"{self.dataset.name} has no validation split (data.val_split="
+                f"{self.hparams.val_split}); run the Trainer with limit_val_batches=0"
+            )
+        if self._val_tracklets is None:
+            self._val_tracklets = EvalTracklets.merge(
+                self.dataset.val_query, self.dataset.val_gallery
+            )
+        return self._val_tracklets
 
     @property
     def test_tracklets(self) -> EvalTracklets:
-        """The distinct query and gallery tracklets that val/test batches index."""
+        """The distinct test query and gallery tracklets that test batches index."""
         if self._test_tracklets is None:
             self._test_tracklets = EvalTracklets.merge(self.dataset.query, self.dataset.gallery)
         return self._test_tracklets
@@ -240,14 +307,23 @@ class ReIDDataModule(pl.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.hparams.val_sampling)
+        return self.eval_dataloader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.hparams.test_sampling)
+        return self.eval_dataloader("test")
 
-    def _eval_loader(self, sampling: Sampling) -> DataLoader:
+    def eval_tracklets(self, split: EvalSplit) -> EvalTracklets:
+        """:attr:`val_tracklets` or :attr:`test_tracklets`."""
+        if split not in get_args(EvalSplit):
+            raise ValueError(f"split must be one of {get_args(EvalSplit)}, got {split!r}")
+        return self.val_tracklets if split == "val" else self.test_tracklets
+
+    def eval_dataloader(self, split: EvalSplit, sampling: Sampling | None = None) -> DataLoader:
+        """Clips of the validation or test query + gallery, by ``sampling`` (default: the
+        split's own rule, ``val_sampling`` or ``test_sampling``)."""
         h = self.hparams
-        evaluated = self.test_tracklets
+        evaluated = self.eval_tracklets(split)
+        sampling = sampling or (h.val_sampling if split == "val" else h.test_sampling)
         clips = TestClips(
             evaluated.tracklets,
             h.seq_len,

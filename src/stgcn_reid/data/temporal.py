@@ -3,10 +3,13 @@
 Pure functions on lengths: they return frame indices and never touch images, so they are cheap to
 test exhaustively. Randomness comes only from the generator passed in.
 
-All three rules share one chunking: the tracklet is cut into ``T`` chunks of (almost) equal
-length, chunk ``i`` spanning frames ``[floor(i*n/T), floor((i+1)*n/T))``. When ``n < T`` some of
-those spans are empty, and chunk ``i`` then falls back to frame ``floor(i*n/T)``, so a short
-tracklet repeats its frames in order instead of failing.
+Training draws one frame per chunk (:func:`restricted_random`); the test rules either mirror it
+(:func:`evenly`, :func:`strided_clips`) or take runs of consecutive frames
+(:func:`consecutive_clips`). The chunk rules share one chunking: the tracklet is cut into ``T``
+chunks of (almost) equal length, chunk ``i`` spanning frames ``[floor(i*n/T),
+floor((i+1)*n/T))``. When ``n < T`` some of those spans are empty, and chunk ``i`` then falls
+back to frame ``floor(i*n/T)``, so a short tracklet repeats its frames in order instead of
+failing.
 
 ``T`` keeps the paper's name for the clip length (hence ``noqa: N803``).
 """
@@ -58,13 +61,13 @@ def evenly(n: int, T: int) -> np.ndarray:  # noqa: N803
     return (starts + ends) // 2
 
 
-def all_clips(n: int, T: int) -> np.ndarray:  # noqa: N803
-    """Every frame, in order, cut into consecutive clips of ``T`` frames.
+def consecutive_clips(n: int, T: int) -> np.ndarray:  # noqa: N803
+    """Every frame, in order, cut into consecutive clips of ``T`` frames (short time span).
 
     The last clip is padded by looping over its own frames (as Video-Person-ReID's ``dense``
-    mode): a remainder ``[a, b, c]`` with ``T=8`` becomes ``[a, b, c, a, b, c, a, b]``. Looping
-    rather than repeating the last frame keeps the remainder's frames equally weighted when the
-    clip features are averaged. A tracklet shorter than ``T`` is one looped clip.
+    mode): a remainder ``[a, b, c]`` with ``T=8`` becomes ``[a, b, c, a, b, c, a, b]``. A
+    tracklet shorter than ``T`` is one looped clip. Averaged with :func:`clip_weights`, every
+    frame counts once.
 
     Returns:
         int64 array ``[ceil(n / T), T]``; its first ``n`` entries, read row by row, are
@@ -77,3 +80,67 @@ def all_clips(n: int, T: int) -> np.ndarray:  # noqa: N803
     remainder = n - last_start
     clips[-1] = last_start + np.arange(T) % remainder
     return clips
+
+
+def strided_clips(n: int, T: int) -> np.ndarray:  # noqa: N803
+    """Every frame, in clips built like the training clips: one frame per chunk.
+
+    The tracklet is cut into the ``T`` chunks of :func:`restricted_random`; clip ``j`` takes
+    frame ``j`` of every chunk, so each clip spans the whole tracklet, as a training clip does.
+    A chunk shorter than ``j + 1`` frames loops over its own frames (it has given all of them
+    to earlier clips). Together the clips hold every frame at least once, and with
+    :func:`clip_weights` every frame counts once.
+
+    Returns:
+        int64 array ``[max chunk length, T]`` (``ceil(n / T)`` clips when ``n >= T``, one clip
+        otherwise); every row is sorted.
+    """
+    _check(n, T)
+    starts, ends = _chunk_bounds(n, T)
+    lengths = ends - starts
+    offsets = np.arange(int(lengths.max()))[:, None] % lengths[None, :]
+    return starts[None, :] + offsets
+
+
+def clip_weights(clips: np.ndarray) -> np.ndarray:
+    """The weight of each clip in a tracklet's mean feature: the frames it adds.
+
+    Clip ``i`` weighs the number of its frames that no earlier clip holds, so a padded clip
+    (loop-padded remainder, chunks that ran out) does not give its frames more weight than the
+    others get; the weights sum to the number of distinct frames. E.g. ``n = 20, T = 8``
+    consecutive: ``[8, 8, 4]``.
+
+    Args:
+        clips: int ``[num_clips, T]`` frame indices (:func:`consecutive_clips`,
+            :func:`strided_clips`).
+    """
+    _, first = np.unique(clips.ravel(), return_index=True)
+    return np.bincount(first // clips.shape[1], minlength=clips.shape[0]).astype(np.float64)
+
+
+#: Test-time clip rules: ``evenly`` (one clip of spread frames, cheap), ``consecutive``
+#: (every frame in runs of T), ``strided`` (every frame in clips spanning the tracklet).
+EVAL_SAMPLINGS = ("evenly", "consecutive", "strided")
+
+
+def eval_clips(n: int, T: int, rule: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+    """The clips ``[C, T]`` of a tracklet of ``n`` frames under ``rule`` and their weights ``[C]``
+    (see :func:`clip_weights`; the tracklet feature is the weighted mean of its clip features).
+    """
+    if rule == "evenly":
+        return evenly(n, T)[None], np.ones(1)
+    if rule == "consecutive":
+        clips = consecutive_clips(n, T)
+    elif rule == "strided":
+        clips = strided_clips(n, T)
+    else:
+        raise ValueError(f"test sampling must be one of {EVAL_SAMPLINGS}, got {rule!r}")
+    return clips, clip_weights(clips)
+
+
+def num_eval_clips(n: int, T: int, rule: str) -> int:  # noqa: N803
+    """How many clips :func:`eval_clips` gives (without building them)."""
+    if rule == "evenly":
+        return 1
+    _check(n, T)
+    return -(-n // T)

@@ -46,7 +46,8 @@ class ReIDMetric(Metric):
     """CMC (rank-k), mAP and mINP over tracklet features built from clip features.
 
     ``update`` takes clips; ``compute`` averages the clips of each tracklet (mean feature, as
-    the all-frames test protocol of the video re-id literature does), takes the tracklets with
+    the all-frames test protocol of the video re-id literature does, weighted by each clip's
+    ``weights`` entry: :func:`~stgcn_reid.data.temporal.clip_weights`), takes the tracklets with
     ``is_query`` as queries and those with ``in_gallery`` as the gallery (a tracklet may be
     both: the official MARS gallery contains the queries), and calls
     :func:`~stgcn_reid.evaluation.rank.evaluate_rank`.
@@ -62,6 +63,7 @@ class ReIDMetric(Metric):
     tracks: list[torch.Tensor]
     is_query: list[torch.Tensor]
     in_gallery: list[torch.Tensor]
+    weights: list[torch.Tensor]
 
     def __init__(
         self,
@@ -96,7 +98,7 @@ class ReIDMetric(Metric):
         self.rerank_max_items = rerank_max_items
         self.ranks = tuple(ranks)
         self.last_result: RankingResult | None = None
-        for name in ("features", "pids", "camids", "tracks", "is_query", "in_gallery"):
+        for name in ("features", "pids", "camids", "tracks", "is_query", "in_gallery", "weights"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(
@@ -107,11 +109,13 @@ class ReIDMetric(Metric):
         tracks: torch.Tensor,
         is_query: torch.Tensor,
         in_gallery: torch.Tensor,
+        weights: torch.Tensor | None = None,
     ) -> None:
         """Store a batch of clip features ``[B, D]`` with their labels (each ``[B]``).
 
-        ``tracks`` is the tracklet id of each clip (clips with equal ids are averaged);
-        ``is_query`` / ``in_gallery`` say which side(s) the tracklet belongs to.
+        ``tracks`` is the tracklet id of each clip (clips with equal ids are averaged, with
+        the positive ``weights`` of the clips, default 1); ``is_query`` / ``in_gallery`` say
+        which side(s) the tracklet belongs to.
         """
         if features.ndim != 2:
             raise ValueError(f"features must be [B, D], got shape {tuple(features.shape)}")
@@ -130,11 +134,19 @@ class ReIDMetric(Metric):
                 )
             if values.is_floating_point() or values.is_complex():
                 raise ValueError(f"{name} must be an integer or bool tensor, got {values.dtype}")
+        if weights is None:
+            weights = features.new_ones(features.shape[0])
+        if weights.shape != (features.shape[0],) or not bool((weights > 0).all()):
+            raise ValueError(
+                f"weights must be [B] with B={features.shape[0]} positive values, got shape "
+                f"{tuple(weights.shape)}"
+            )
         # Append only after every check passed, so that a rejected batch leaves no trace.
         self.features.append(features.detach().to(device=self.device, dtype=torch.float32))
         for name, values in labels.items():
             dtype = torch.bool if name in ("is_query", "in_gallery") else torch.long
             getattr(self, name).append(values.detach().to(device=self.device, dtype=dtype))
+        self.weights.append(weights.detach().to(device=self.device, dtype=torch.float32))
 
     def compute(self) -> dict[str, float]:
         """Rank the gallery for every query tracklet; fills :attr:`last_result`."""
@@ -144,7 +156,8 @@ class ReIDMetric(Metric):
             raise RuntimeError("ReIDMetric.compute() called before any update()")
         features = dim_zero_cat(self.features)
         track_ids, inverse = torch.unique(dim_zero_cat(self.tracks), return_inverse=True)
-        track_features = _mean_by_group(features, inverse, len(track_ids))
+        weights = dim_zero_cat(self.weights)
+        track_features = _mean_by_group(features, weights, inverse, len(track_ids))
         pids, camids, is_query, in_gallery = (
             _one_value_per_track(dim_zero_cat(getattr(self, name)), inverse, track_ids, name)
             for name in ("pids", "camids", "is_query", "in_gallery")
@@ -206,11 +219,14 @@ class ReIDMetric(Metric):
         )
 
 
-def _mean_by_group(values: torch.Tensor, group: torch.Tensor, num_groups: int) -> torch.Tensor:
-    """Mean of the rows of ``values`` per group id in ``0..num_groups-1``."""
-    sums = values.new_zeros(num_groups, values.shape[1]).index_add_(0, group, values)
-    counts = torch.bincount(group, minlength=num_groups).to(values.dtype)
-    return sums / counts[:, None]
+def _mean_by_group(
+    values: torch.Tensor, weights: torch.Tensor, group: torch.Tensor, num_groups: int
+) -> torch.Tensor:
+    """Weighted mean of the rows of ``values`` per group id in ``0..num_groups-1``."""
+    weighted = values * weights[:, None]
+    sums = values.new_zeros(num_groups, values.shape[1]).index_add_(0, group, weighted)
+    totals = values.new_zeros(num_groups).index_add_(0, group, weights)
+    return sums / totals[:, None]
 
 
 def _one_value_per_track(

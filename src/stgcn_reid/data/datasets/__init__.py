@@ -21,8 +21,10 @@ DATASET_NAMES = ("mars", "dukemtmc_video", "synthetic")
 log = logging.getLogger(__name__)
 
 
-def build_dataset(name: str, root: str | Path, **kwargs: Any) -> VideoReIDDataset:
-    """Load dataset ``name`` from ``root`` and log its split table at INFO level.
+def build_dataset(
+    name: str, root: str | Path, log_summary: bool = True, **kwargs: Any
+) -> VideoReIDDataset:
+    """Load dataset ``name`` from ``root`` and (``log_summary``) log its split table at INFO level.
 
     Args:
         name: one of :data:`DATASET_NAMES`.
@@ -42,5 +44,6 @@ def build_dataset(name: str, root: str | Path, **kwargs: Any) -> VideoReIDDatase
         dataset = load_synthetic(root, **kwargs)
     else:
         raise ValueError(f"dataset.name={name!r} is unknown; expected one of {DATASET_NAMES}")
-    log.info("%s", dataset.summary())
+    if log_summary:
+        log.info("%s", dataset.summary())
     return dataset

@@ -36,11 +36,17 @@ def load_dukemtmc_video(root: str | Path) -> VideoReIDDataset:
     root = Path(root)
     require_paths([root], "DukeMTMC-VideoReID root")
     require_paths([root / split for split in SPLITS], f"DukeMTMC-VideoReID at {root}")
-    train, query, gallery = (dict(_split(root / split)) for split in SPLITS)
-    gallery = {key: t for key, t in gallery.items() if key not in query}
-    return VideoReIDDataset(
-        "dukemtmc_video", list(train.values()), list(query.values()), list(gallery.values())
-    )
+    train = [tracklet for _, tracklet in _split(root / "train")]
+    query, gallery = read_query_gallery(root / "query", root / "gallery")
+    return VideoReIDDataset("dukemtmc_video", train, query, gallery)
+
+
+def read_query_gallery(query_dir: Path, gallery_dir: Path) -> tuple[list[Tracklet], list[Tracklet]]:
+    """Query and gallery tracklets of two Duke-layout folders, without the gallery's copies of
+    the queries (same pid, camera and tracklet folder name)."""
+    query = dict(_split(query_dir))
+    gallery = [t for key, t in _split(gallery_dir) if key not in query]
+    return list(query.values()), gallery
 
 
 def _split(folder: Path) -> list[tuple[tuple[int, int, str], Tracklet]]:

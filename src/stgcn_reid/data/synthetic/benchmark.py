@@ -16,19 +16,14 @@ from stgcn_reid.data.synthetic.scene import (
 )
 from stgcn_reid.data.synthetic.splits import TrackletSlot, plan_splits
 
-# Tracklets start at a random frame number below this (as cut from a longer video), kept small
-# enough that the last frame number still fits the 4-digit F field of the file names.
-MAX_FIRST_FRAME = 2000
-
 
 @dataclass(frozen=True, eq=False)
 class PlannedTracklet:
-    """A tracklet to render: where it goes, how it looks, its first frame number ``F`` and the
-    global counter ``X`` of its first frame."""
+    """A tracklet to render: where it goes, how it looks, and the global counter ``X`` of its
+    first frame (its frames are numbered ``F0001``, ``F0002``, ... as in DukeMTMC-VideoReID)."""
 
     slot: TrackletSlot
     spec: TrackletSpec
-    first_frame: int
     first_serial: int
 
 
@@ -55,8 +50,6 @@ def build_benchmark(cfg: SyntheticConfig) -> Benchmark:
     serial = 1
     for slot in slots:
         spec = sample_tracklet_spec(cfg, cameras[slot.camid], rng)
-        last_start = min(MAX_FIRST_FRAME, 10_000 - spec.num_frames)
-        first_frame = int(rng.integers(1, last_start + 1))
-        planned.append(PlannedTracklet(slot, spec, first_frame, serial))
+        planned.append(PlannedTracklet(slot, spec, serial))
         serial += spec.num_frames
     return Benchmark(cfg, {i.pid: i for i in identities}, cameras, planned)

@@ -133,8 +133,8 @@ class Appearance:
 
 @dataclass(frozen=True)
 class Identity:
-    """One person. ``role`` is ``train``, ``test`` or ``distractor``; ``group`` is the confuser
-    group index, or -1 for a person outside every group."""
+    """One person. ``role`` is ``train``, ``test``, ``distractor`` or ``val``; ``group`` is the
+    confuser group index, or -1 for a person outside every group."""
 
     pid: int
     role: str
@@ -228,24 +228,28 @@ def _confuser_groups(
 
 
 def sample_identities(cfg: SyntheticConfig, rng: np.random.Generator) -> list[Identity]:
-    """All identities, ordered train, test, distractor, with shuffled 1-based pids.
+    """All identities, ordered train, test, distractor, val, with shuffled 1-based pids.
 
-    Confuser groups are formed inside the training identities and inside the test identities
-    plus distractors, so that the gallery holds look-alikes of test people and training holds
-    look-alikes the model can learn structure from.
+    Confuser groups are formed inside the training identities, inside the test identities
+    plus distractors, and inside the validation identities, so that each gallery holds
+    look-alikes of its queries and training holds look-alikes the model can learn structure
+    from.
     """
     roles = (
         ["train"] * cfg.num_train_ids
         + ["test"] * cfg.num_test_ids
         + ["distractor"] * cfg.num_distractors
+        + ["val"] * cfg.num_val_ids
     )
+    num_test_side = cfg.num_train_ids + cfg.num_test_ids + cfg.num_distractors
     pids = rng.permutation(len(roles)) + 1
     bodies = [sample_body(rng) for _ in roles]
     looks = [sample_appearance(rng) for _ in roles]
     groups = [-1] * len(roles)
     pools = (
         np.arange(cfg.num_train_ids),
-        np.arange(cfg.num_train_ids, len(roles)),
+        np.arange(cfg.num_train_ids, num_test_side),
+        np.arange(num_test_side, len(roles)),
     )
     group_index = 0
     for pool in pools:

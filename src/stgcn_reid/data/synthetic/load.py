@@ -1,5 +1,6 @@
 """Entry point used by ``build_dataset("synthetic", root, **kwargs)``: generate if needed, then
-index the benchmark with the real DukeMTMC-VideoReID loader."""
+index the benchmark with the real DukeMTMC-VideoReID loader (and its validation identities with
+the same reader)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from stgcn_reid.data.datasets.base import VideoReIDDataset
-from stgcn_reid.data.datasets.dukemtmc_video import load_dukemtmc_video
+from stgcn_reid.data.datasets.dukemtmc_video import load_dukemtmc_video, read_query_gallery
 from stgcn_reid.data.synthetic.config import make_config
 from stgcn_reid.data.synthetic.writer import generate
 
@@ -29,6 +30,17 @@ def load_synthetic(
     cfg = make_config(preset, **overrides)
     folder = generate(cfg, root, workers=workers)
     dataset = load_dukemtmc_video(folder)
+    val_query, val_gallery = (
+        read_query_gallery(folder / "val_query", folder / "val_gallery")
+        if cfg.num_val_ids
+        else ([], [])
+    )
     return VideoReIDDataset(
-        f"synthetic-{preset} ({folder.name})", dataset.train, dataset.query, dataset.gallery
+        f"synthetic-{preset} ({folder.name})",
+        dataset.train,
+        dataset.query,
+        dataset.gallery,
+        val_query,
+        val_gallery,
+        val_source=f"{cfg.num_val_ids} generated validation identities",
     )

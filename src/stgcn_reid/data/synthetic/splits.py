@@ -2,8 +2,10 @@
 
 The protocol follows DukeMTMC-VideoReID: disjoint training and test identities, one query
 tracklet per test identity, the rest of that identity's tracklets in the gallery, and
-distractor identities in the gallery only. Every training and test identity is seen by at least
-two cameras, so each query has a gallery match in another camera.
+distractor identities in the gallery only. Validation identities, disjoint from both, get a
+query / gallery of their own (``val_query`` / ``val_gallery``, no distractors), so that
+checkpoints are chosen without the test split. Every training, validation and test identity is
+seen by at least two cameras, so each query has a gallery match in another camera.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import numpy as np
 from stgcn_reid.data.synthetic.config import SyntheticConfig
 from stgcn_reid.data.synthetic.identities import Identity
 
-SPLITS = ("train", "query", "gallery")
+SPLITS = ("train", "query", "gallery", "val_query", "val_gallery")
+#: (query split, gallery split) of each evaluation role.
+QUERY_GALLERY = {"test": ("query", "gallery"), "val": ("val_query", "val_gallery")}
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,9 @@ def plan_splits(
             if identity.role == "train":
                 splits = ["train"] * len(cams)
             else:
-                splits = ["gallery"] * len(cams)
-                splits[int(rng.integers(len(cams)))] = "query"
+                query, gallery = QUERY_GALLERY[identity.role]
+                splits = [gallery] * len(cams)
+                splits[int(rng.integers(len(cams)))] = query
         slots += [
             TrackletSlot(identity.pid, int(cam), split, number)
             for number, (cam, split) in enumerate(zip(cams, splits, strict=True), start=1)

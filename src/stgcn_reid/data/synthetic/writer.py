@@ -4,13 +4,18 @@
 
     root/synthetic-<hash>/{train,query,gallery}/<pid:04d>/<tracklet:04d>/
         <pid:04d>_C<cam>_F<frame:04d>_X<serial:05d>.jpg
+    root/synthetic-<hash>/{val_query,val_gallery}/...   # validation identities, same layout
     root/synthetic-<hash>/synthetic.json     # completion marker: config, version, statistics
 
-As in the official Duke download, every query tracklet is also written to ``gallery/`` under the
-same tracklet folder name (the Duke loader removes those copies). Generation writes into a
-private ``.synthetic-<hash>.partial-<host>-<pid>`` folder and renames it into place only after
-the marker is written, so ``synthetic-<hash>/`` is either complete or absent; a folder of that
-name without a matching marker (copied by hand, written by an older tool) is rebuilt.
+As in the official Duke release, ``F`` numbers the frames of each tracklet from ``F0001`` (the
+loaders of torchreid and of the original authors look for ``F0001``, ``F0002``, ... in turn),
+``X`` is a global frame counter, and every query tracklet is also written to ``gallery/`` under
+the same tracklet folder name (the Duke loader removes those copies); likewise for
+``val_query/`` and ``val_gallery/``. A loader written for the official release reads ``train/``,
+``query/`` and ``gallery/`` unchanged and does not see the validation folders. Generation writes
+into a private ``.synthetic-<hash>.partial-<host>-<pid>`` folder and renames it into place only
+after the marker is written, so ``synthetic-<hash>/`` is either complete or absent; a folder of
+that name without a matching marker (copied by hand, written by an older tool) is rebuilt.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from stgcn_reid.data.synthetic.config import GENERATOR_VERSION, SyntheticConfig
 from stgcn_reid.data.synthetic.identities import Identity
 from stgcn_reid.data.synthetic.render import background_panorama, render_tracklet
 from stgcn_reid.data.synthetic.scene import Camera
+from stgcn_reid.data.synthetic.splits import QUERY_GALLERY, SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +147,7 @@ def statistics(benchmark: Benchmark) -> dict[str, dict[str, int]]:
     """Identities, tracklets and frames per split as listed on disk (gallery without the query
     copies, i.e. as the Duke loader will see it)."""
     stats: dict[str, dict[str, int]] = {}
-    for split in ("train", "query", "gallery"):
+    for split in SPLITS:
         items = [t for t in benchmark.tracklets if t.slot.split == split]
         stats[split] = {
             "ids": len({t.slot.pid for t in items}),
@@ -201,15 +207,18 @@ def write_tracklet(
     folder: Path, planned: PlannedTracklet, frames: np.ndarray, quality: int
 ) -> None:
     """JPEG-encode the frames once and write them to the tracklet's split folder (query
-    tracklets also to ``gallery/``, as in the official Duke download)."""
+    tracklets also to their gallery folder, as in the official Duke download)."""
     slot = planned.slot
-    splits = ["query", "gallery"] if slot.split == "query" else [slot.split]
+    splits = [slot.split]
+    for query, gallery in QUERY_GALLERY.values():
+        if slot.split == query:
+            splits.append(gallery)
     dirs = [folder / split / f"{slot.pid:04d}" / f"{slot.number:04d}" for split in splits]
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
     for i, frame in enumerate(frames):
         buffer = io.BytesIO()
         Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
-        name = frame_name(slot.pid, slot.camid, planned.first_frame + i, planned.first_serial + i)
+        name = frame_name(slot.pid, slot.camid, i + 1, planned.first_serial + i)
         for d in dirs:
             (d / name).write_bytes(buffer.getvalue())
