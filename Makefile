@@ -7,7 +7,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test lint bench preview clean
+.PHONY: help install train test test-wheel lint bench preview clean
 
 help: ## show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ install: $(STAMP) ## create .venv and install the package (editable) with the pi
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,notebooks]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,notebooks,sweep]"
 	touch $(STAMP)
 
 train: install ## generate the synthetic benchmark, train the default STGCN and evaluate it (ARGS="key=value ...")
@@ -24,6 +24,9 @@ train: install ## generate the synthetic benchmark, train the default STGCN and 
 
 test: install ## run the test suite (PYTEST_ARGS="-k name ...")
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-wheel: install ## build the wheel, install it in a fresh venv, run its command (minutes)
+	STGCN_WHEEL_TEST=1 $(PY) -m pytest tests/packaging $(PYTEST_ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check src tests benchmarks

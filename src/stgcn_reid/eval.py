@@ -82,6 +82,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule = hydra.utils.instantiate(
         cfg.data, dataset=dataset, **geometry, **validation_options(split, trained_data)
     )
+    datamodule.prepare_once()
     datamodule.setup("test")
     loader = datamodule.eval_dataloader(split, cfg.data.test_sampling)
     module = ReIDLitModule(net=loaded.net, metric=hydra.utils.instantiate(cfg.metric))

@@ -18,6 +18,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -61,7 +62,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
-    datamodule.prepare_data()
+    datamodule.prepare_once()
     datamodule.setup("fit")
     module = build_module(cfg, datamodule.num_classes)
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -139,7 +140,8 @@ def best_checkpoint(trainer: pl.Trainer) -> str:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
-    log.info("Composed config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))
+    if rank_zero_only.rank == 0:
+        log.info("Composed config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))
     metrics = train(cfg)
     value = metrics.get(cfg.optimized_metric)
     if value is None:

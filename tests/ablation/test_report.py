@@ -7,7 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from stgcn_reid.ablation.report import DASH, PAIRED_NOTE, sweep_section, table, variant_section
+from stgcn_reid.ablation.report import (
+    DASH,
+    PAIRED_NOTE,
+    protocol_decision,
+    protocol_difference,
+    protocol_rows,
+    sweep_section,
+    table,
+    variant_section,
+)
 from stgcn_reid.ablation.results import Scores, StudyResults
 from stgcn_reid.ablation.runner import Run
 
@@ -117,3 +126,39 @@ def test_markdown_table_helper() -> None:
         "| 1 | 2 |",
         "| 3 | 4 |",
     ]
+
+
+def test_protocol_section_pairs_the_two_clip_rules_and_decides_on_validation_only() -> None:
+    keys, seeds = ["baseline", "stgcn"], [0, 1, 2]
+    # Validation: consecutive is 1, 2, 3 points *below* strided in every run (pooled over the
+    # 6 runs: mean -2); test: consecutive 5 points above (must not sway the decision).
+    protocols = {
+        ("val", "strided"): {(k, s): _scores(0.40 + 0.01 * s, 0.5) for k in keys for s in seeds},
+        ("val", "consecutive"): {
+            (k, s): _scores(0.40 + 0.01 * s - 0.01 * (s + 1), 0.5) for k in keys for s in seeds
+        },
+        ("test", "strided"): {(k, s): _scores(0.30, 0.5) for k in keys for s in seeds},
+        ("test", "consecutive"): {(k, s): _scores(0.35, 0.5) for k in keys for s in seeds},
+    }
+    results = StudyResults({}, {}, protocols)
+    rows = protocol_rows(results, keys)
+    baseline = rows[0]
+    assert baseline[:3] == ["Baseline (only global branch)", "41.00 ± 1.00", "39.00 ± 0.00"]
+    assert baseline[3].startswith("−2.00 [")  # paired over its 3 seeds
+    assert baseline[6] == "+5.00 [+5.00, +5.00]"
+    assert rows[-1][0] == "all 6 runs"
+    pooled = protocol_difference(results, "val", keys)
+    assert pooled.n == 6 and pooled.verdict == "worse"
+    decision = protocol_decision(results, keys)
+    assert "`strided` (which matches the training clips) stays the default" in decision
+    # Had validation favoured consecutive clips, the rule would switch the default.
+    swapped = StudyResults(
+        {},
+        {},
+        {
+            ("val", "strided"): protocols[("val", "consecutive")],
+            ("val", "consecutive"): protocols[("val", "strided")],
+        },
+    )
+    assert "should be `consecutive`" in protocol_decision(swapped, keys)
+    assert "No run" in protocol_decision(StudyResults({}, {}), keys)

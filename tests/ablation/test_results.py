@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 from stgcn_reid.ablation import FeatureSet, ensemble_scores, load_features
-from stgcn_reid.ablation.results import NPZ_KEYS, read_scores, read_validation_curve
+from stgcn_reid.ablation.results import (
+    NPZ_KEYS,
+    query_sampling_error,
+    read_scores,
+    read_validation_curve,
+)
 from stgcn_reid.evaluation import evaluate_rank
 
 # Two queries (ids 1 and 2, camera 0); gallery: ids 1, 2, 3, 4 in camera 1.
@@ -133,3 +138,23 @@ def test_validation_curve_reads_the_csv_log_and_keeps_the_resumed_rows(tmp_path:
     )
     assert read_validation_curve(tmp_path) == {4: 0.30, 8: 0.26}
     assert read_validation_curve(tmp_path / "no-run") == {}
+
+
+def test_query_sampling_error_is_the_standard_error_of_the_per_query_aps() -> None:
+    # Query 0 (at 0) finds its match (at 0.1) first: AP 1. Query 1 (at 10) meets identity 0's
+    # second tracklet (at 10.1) before its own match (at 10.5): AP 1/2.
+    labels = {
+        "q_pids": np.array([0, 1]),
+        "g_pids": np.array([0, 0, 1]),
+        "q_camids": np.array([0, 0]),
+        "g_camids": np.array([1, 1, 1]),
+        "q_tracks": np.array([0, 1]),
+        "g_tracks": np.array([2, 3, 4]),
+    }
+    features = FeatureSet(
+        query=np.array([[0.0], [10.0]], dtype=np.float32),
+        gallery=np.array([[0.1], [10.1], [10.5]], dtype=np.float32),
+        **labels,
+    )
+    expected = np.std([1.0, 0.5], ddof=1) / np.sqrt(2)  # 0.25
+    assert query_sampling_error(features) == pytest.approx(expected)

@@ -41,6 +41,23 @@ def test_train_then_eval_reproduces_the_test_metrics(run_module, tmp_path: Path)
     assert evaluated["test/mAP"] == pytest.approx(metrics["test/mAP"], abs=1e-6)
     assert evaluated["test/rank1"] == pytest.approx(metrics["test/rank1"], abs=1e-6)
     assert (eval_dir / "features.npz").is_file()
+    assert metrics["tested_checkpoint"] == str(best[0])
+
+    # eval.split=val with the validation sampling reproduces the validation score that chose
+    # the checkpoint (its file name: best-epoch<e>-mAP<m>.ckpt).
+    val_dir = tmp_path / "eval-val"
+    run_module(
+        "stgcn_reid.eval",
+        f"ckpt_path={best[0]}",
+        f"hydra.run.dir={val_dir}",
+        "eval.split=val",
+        "data.test_sampling=evenly",
+        smoke=False,
+    )
+    validated = json.loads((val_dir / "metrics.json").read_text())
+    assert validated["split"] == "val" and "test/mAP" not in validated
+    chosen_with = float(best[0].stem.rsplit("mAP", 1)[1])
+    assert validated["val/mAP"] == pytest.approx(chosen_with, abs=1e-4)
 
 
 def test_multirun_writes_one_summary_of_all_runs(run_module, tmp_path: Path) -> None:
@@ -88,16 +105,23 @@ def test_bad_checkpoint_paths_fail_with_a_clear_message(run_module, tmp_path: Pa
 
 
 def test_ddp_on_two_cpu_processes(run_module, tmp_path: Path) -> None:
-    """Both ranks train on different identities; the test covers every tracklet exactly once."""
+    """Both ranks train on different identities; the test covers every tracklet exactly once.
+    The data is generated once and the config printed once, by rank 0."""
     audit = tmp_path / "audit"
     run_dir = tmp_path / "run"
-    run_module(
+    result = run_module(
         "stgcn_reid.train",
         "trainer=ddp_cpu",
         f"hydra.run.dir={run_dir}",
+        f"paths.data_dir={tmp_path / 'fresh-data'}",  # not generated yet
         "+callbacks.audit._target_=stgcn_reid.callbacks.DataAudit",
         f"+callbacks.audit.dirpath={audit}",
     )
+    assert len(list((tmp_path / "fresh-data").glob("synthetic-*"))) == 1
+    assert not list((tmp_path / "fresh-data").glob(".synthetic-*.partial-*"))
+    output = result.stdout + result.stderr
+    assert output.count("generating synthetic benchmark") == 1
+    assert output.count("Composed config") == 1
     ranks = [json.loads((audit / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
     steps = [r["train_pids"] for r in ranks]

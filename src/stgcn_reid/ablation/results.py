@@ -15,7 +15,7 @@ import torch
 from omegaconf import OmegaConf
 
 from stgcn_reid.ablation.runner import Run, read_record
-from stgcn_reid.ablation.study import ENSEMBLE_MEMBERS
+from stgcn_reid.ablation.study import DEFAULT_TEST_SAMPLING, ENSEMBLE_MEMBERS
 from stgcn_reid.evaluation import compute_distance, evaluate_rank
 
 
@@ -29,20 +29,21 @@ class Scores:
     cmc: np.ndarray = field(repr=False)
 
 
-def read_scores(metrics_path: Path) -> Scores:
-    """The ``test/*`` scores of a run's ``metrics.json``."""
+def read_scores(metrics_path: Path, split: str = "test") -> Scores:
+    """The ``<split>/*`` scores of a ``metrics.json`` (of a training run, or of
+    ``stgcn_reid.eval``, whose keys name the split it evaluated)."""
     try:
         metrics = json.loads(Path(metrics_path).read_text())
         return Scores(
-            float(metrics["test/mAP"]),
-            float(metrics["test/rank1"]),
-            float(metrics["test/rank5"]),
-            np.asarray(metrics["test/cmc"], dtype=float),
+            float(metrics[f"{split}/mAP"]),
+            float(metrics[f"{split}/rank1"]),
+            float(metrics[f"{split}/rank5"]),
+            np.asarray(metrics[f"{split}/cmc"], dtype=float),
         )
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(
-            f"{metrics_path}: expected a metrics.json with test/mAP, test/rank1, test/rank5 "
-            f"and test/cmc ({err!r})"
+            f"{metrics_path}: expected a metrics.json with {split}/mAP, {split}/rank1, "
+            f"{split}/rank5 and {split}/cmc ({err!r})"
         ) from err
 
 
@@ -195,15 +196,51 @@ def run_metric_options(run_dir: Path) -> dict[str, Any]:
     }
 
 
+#: ``{(split, sampling): {(variant key, seed): scores}}``: the tested checkpoints under each
+#: evaluation protocol.
+ProtocolScores = dict[tuple[str, str], dict[tuple[str, int], Scores]]
+
+
 @dataclass(frozen=True)
 class StudyResults:
-    """Scores and wall times (s: training, testing, feature extraction) by (key, seed).
+    """Scores and wall times (s: training, testing, protocol evaluations) by (key, seed).
 
-    The key is a variant key, a sweep point name, or ``"ensemble"``.
+    The key is a variant key, a sweep point name, or ``"ensemble"``. ``scores`` are the
+    training runs' final tests (``DEFAULT_TEST_SAMPLING``); ``protocols`` has the variants'
+    tested checkpoints under every protocol, on the validation and the test split.
     """
 
     scores: dict[tuple[str, int], Scores]
     walls: dict[tuple[str, int], float]
+    protocols: ProtocolScores = field(default_factory=dict)
+    #: Standard error of each run's test mAP from the choice of queries alone.
+    query_errors: dict[tuple[str, int], float] = field(default_factory=dict)
+
+
+def query_sampling_error(features: FeatureSet, **options: Any) -> float:
+    """How much the choice of test queries alone moves mAP: the standard error of the mean of
+    the per-query APs (sd / sqrt(number of valid queries); a bootstrap over queries converges
+    to it)."""
+    ap = np.asarray(rank_distances(feature_distance(features), features, **options)["all_AP"])
+    ap = ap[~np.isnan(ap)]
+    return float(np.std(ap, ddof=1) / np.sqrt(len(ap))) if len(ap) > 1 else float("nan")
+
+
+def protocol_scores(runs: Sequence[Run]) -> ProtocolScores:
+    """The variant runs' scores under each protocol: the final test of training (test split,
+    :data:`~stgcn_reid.ablation.study.DEFAULT_TEST_SAMPLING`) and every evaluation found."""
+    found: ProtocolScores = {}
+    for run in runs:
+        if run.group != "variants" or not run.trained:
+            continue
+        default = ("test", DEFAULT_TEST_SAMPLING)
+        found.setdefault(default, {})[(run.key, run.seed)] = read_scores(run.metrics_path)
+        for split, sampling in run.evaluations:
+            path = run.evaluation_path(split, sampling)
+            if path.is_file():
+                scores = read_scores(path, split)
+                found.setdefault((split, sampling), {})[(run.key, run.seed)] = scores
+    return found
 
 
 def collect_results(runs: Sequence[Run]) -> StudyResults:
@@ -226,4 +263,12 @@ def collect_results(runs: Sequence[Run]) -> StudyResults:
                 [load_features(m.features_path) for m in members],
                 **run_metric_options(members[0].directory),
             )
-    return StudyResults(scores, walls)
+    errors = {
+        (run.key, run.seed): query_sampling_error(
+            load_features(run.features_path),
+            protocol=run_metric_options(run.directory)["protocol"],
+        )
+        for run in runs
+        if run.group == "variants" and run.trained and run.features_path.is_file()
+    }
+    return StudyResults(scores, walls, protocol_scores(runs), errors)

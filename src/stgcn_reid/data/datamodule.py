@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -51,6 +54,14 @@ class EvalTracklets:
         is_query[[position[t] for t in query]] = True
         in_gallery[[position[t] for t in gallery]] = True
         return cls(list(position), is_query, in_gallery)
+
+
+def local_rank() -> int:
+    """This process's rank on its node, from the launcher's environment (0 without one)."""
+    for variable in ("LOCAL_RANK", "SLURM_LOCALID"):
+        if variable in os.environ:
+            return int(os.environ[variable])
+    return 0
 
 
 class _EpochBroadcast:
@@ -133,6 +144,7 @@ class ResumableLoader(DataLoader):
 
 
 log = logging.getLogger(__name__)
+SYNTHETIC = "synthetic"
 EvalSplit = Literal["val", "test"]
 #: ``val_split`` values besides a fraction: the dataset's own validation split, or none.
 OWN_VALIDATION = "dataset"
@@ -221,6 +233,47 @@ class ReIDDataModule(pl.LightningDataModule):
         self._val_tracklets: EvalTracklets | None = None
         self._test_tracklets: EvalTracklets | None = None
 
+    def prepare_data(self) -> None:
+        """Generate the synthetic benchmark if it is not cached yet (the real datasets need no
+        preparation). Lightning calls this on one process per node while the others wait;
+        before a Trainer exists, :meth:`prepare_once` does the same."""
+        if self.dataset_options["name"] == SYNTHETIC:
+            from stgcn_reid.data.synthetic.load import prepare_synthetic
+
+            prepare_synthetic(**self._synthetic_options())
+
+    def prepared(self) -> bool:
+        """Whether :meth:`prepare_data` has nothing left to do."""
+        if self.dataset_options["name"] != SYNTHETIC:
+            return True
+        from stgcn_reid.data.synthetic.load import synthetic_ready
+
+        options = self._synthetic_options()
+        options.pop("workers", None)
+        return synthetic_ready(**options)
+
+    def prepare_once(self, timeout_s: float = 3600.0, poll_s: float = 1.0) -> None:
+        """:meth:`prepare_data` on local rank 0 only, the other ranks of the node waiting for it.
+
+        Training needs the data before the Trainer (and its process group) exists, to size the
+        classifier; under torchrun or SLURM every rank starts at once, so the other ranks poll
+        :meth:`prepared` instead of meeting at a barrier (there is none yet).
+        """
+        if local_rank() == 0:
+            self.prepare_data()
+            return
+        deadline = time.monotonic() + timeout_s
+        while not self.prepared():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"local rank {local_rank()}: the data of local rank 0 was not ready after "
+                    f"{timeout_s:.0f} s ({self.dataset_options})"
+                )
+            time.sleep(poll_s)
+
+    def _synthetic_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.dataset_options.items() if k != "name"}
+
     def setup(self, stage: str | None = None) -> None:
         """Index the dataset (once) and, for fitting, check that it can fill P x K batches."""
         dataset = self.dataset  # indexed on the first call only
@@ -234,7 +287,8 @@ class ReIDDataModule(pl.LightningDataModule):
         if self._dataset is None:
             loaded = build_dataset(**self.dataset_options, log_summary=False)
             self._dataset = self._with_validation(loaded)
-            log.info("%s", self._dataset.summary())
+            if rank_zero_only.rank == 0:
+                log.info("%s", self._dataset.summary())
         return self._dataset
 
     def _with_validation(self, dataset: VideoReIDDataset) -> VideoReIDDataset:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-#: ``conf/`` at the repository root (the package is installed editable from the checkout);
-#: ``STGCN_CONFIG_DIR`` points elsewhere, e.g. at a copy of ``conf/`` for a non-editable install.
-CONFIG_DIR = Path(
-    os.environ.get("STGCN_CONFIG_DIR", Path(__file__).resolve().parents[3] / "conf")
-).resolve()
+#: The Hydra configs: ``conf/`` of the repository, installed as the package ``stgcn_reid.conf``
+#: (an editable install maps it to the checkout's ``conf/``, a wheel ships a copy).
+CONFIG_DIR = Path(str(files("stgcn_reid.conf")))
 
 
 def model_config(cfg: DictConfig) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
@@ -22,12 +21,27 @@ def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
     return [hydra.utils.instantiate(entry) for entry in cfg.values() if entry is not None]
 
 
-def wandb_api_key_configured() -> bool:
-    """Whether W&B can authenticate: ``WANDB_API_KEY`` or an ``api.wandb.ai`` entry in netrc."""
-    if os.environ.get("WANDB_API_KEY"):
+def wandb_logged_in() -> bool:
+    """Whether W&B has credentials for the server it is configured for (``WANDB_BASE_URL`` or
+    ``wandb login --host``, any host): an API key or identity token in the environment, in its
+    settings, or in netrc for that host.
+
+    wandb offers no public "am I logged in" call that neither prompts nor contacts the server,
+    so this asks the SDK's own settings and netrc reader, which ``wandb.init`` uses.
+    """
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
         return True
-    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
-    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+    from wandb.errors import AuthenticationError
+    from wandb.sdk import wandb_setup
+    from wandb.sdk.lib import wbauth
+
+    settings = wandb_setup.singleton().settings
+    if settings.api_key:
+        return True
+    try:
+        return wbauth.read_netrc_auth(host=settings.base_url) is not None
+    except AuthenticationError:  # an entry for the host, but not a valid key
+        return False
 
 
 def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
@@ -43,11 +57,11 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
         if entry is None:
             continue
         if name == "wandb" and entry.get("offline") is None:
-            offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_api_key_configured()
+            offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_logged_in()
             with open_dict(entry):
                 entry.offline = offline
             if offline:
-                log.info("W&B: no API key configured, logging offline (upload with `wandb sync`)")
+                log.info("W&B: not logged in, logging offline (upload with `wandb sync`)")
         loggers.append(hydra.utils.instantiate(entry))
     return loggers
 

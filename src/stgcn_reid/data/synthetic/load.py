@@ -10,7 +10,7 @@ from typing import Any
 from stgcn_reid.data.datasets.base import VideoReIDDataset
 from stgcn_reid.data.datasets.dukemtmc_video import load_dukemtmc_video, read_query_gallery
 from stgcn_reid.data.synthetic.config import make_config
-from stgcn_reid.data.synthetic.writer import generate
+from stgcn_reid.data.synthetic.writer import dataset_dir, generate, is_complete
 
 
 def load_synthetic(
@@ -44,3 +44,16 @@ def load_synthetic(
         val_gallery,
         val_source=f"{cfg.num_val_ids} generated validation identities",
     )
+
+
+def prepare_synthetic(
+    root: str | Path, preset: str = "default", workers: int | None = None, **overrides: Any
+) -> Path:
+    """Generate the benchmark into its cache folder unless it is there (no indexing)."""
+    return generate(make_config(preset, **overrides), root, workers=workers)
+
+
+def synthetic_ready(root: str | Path, preset: str = "default", **overrides: Any) -> bool:
+    """Whether the benchmark of ``preset`` with ``overrides`` is completely cached."""
+    cfg = make_config(preset, **overrides)
+    return is_complete(dataset_dir(root, cfg), cfg)
