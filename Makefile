@@ -26,7 +26,7 @@ test: install ## run the test suite (PYTEST_ARGS="-k name ...")
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-wheel: install ## build the wheel, install it in a fresh venv, run its command (minutes)
-	STGCN_WHEEL_TEST=1 $(PY) -m pytest tests/packaging $(PYTEST_ARGS)
+	STGCN_WHEEL_TEST=1 $(PY) -m pytest tests/wheel $(PYTEST_ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check src tests benchmarks

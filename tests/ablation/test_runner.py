@@ -13,7 +13,7 @@ import pytest
 
 from stgcn_reid.ablation import cli, plan_runs
 from stgcn_reid.ablation.runner import Run, execute, report_runs, subprocess_launcher
-from stgcn_reid.ablation.study import BUDGETS, PROTOCOL_EVALS, VARIANT_KEYS
+from stgcn_reid.ablation.study import BUDGETS, FIRST_SEED_EVALS, PROTOCOL_EVALS, VARIANT_KEYS
 from stgcn_reid.utils.io import write_json
 
 
@@ -44,8 +44,11 @@ def test_plan_covers_every_variant_and_seed_and_each_sweep_point_once(tmp_path: 
     assert ("4", "1", "4", "4") in settings and ("3", "2", "8", "4") in settings
     assert all(_option(r, "data.height") == "128" for r in sweeps)  # P = 8 needs 8 rows
 
-    # Every variant run saves its test features and is scored under the other protocols.
-    assert all(r.features and r.evaluations == PROTOCOL_EVALS for r in variants)
+    # Every variant run saves its test features and is scored under both protocols on the
+    # validation split; the first seed's on the test split too.
+    assert all(r.features for r in variants)
+    assert {r.evaluations for r in variants if r.seed == 1} == {PROTOCOL_EVALS}
+    assert {r.evaluations for r in variants if r.seed == 3} == {PROTOCOL_EVALS + FIRST_SEED_EVALS}
     assert not any(r.features or r.evaluations for r in sweeps)
     # Every run directory is distinct, and the seed and directory reach the command line.
     assert len({r.directory for r in runs}) == len(runs)
@@ -125,7 +128,7 @@ def test_execute_skips_finished_work_and_resumes_interrupted_runs(tmp_path: Path
     runs = _runs(tmp_path)
     # Finished and scored under every protocol: skipped.
     _finish_training(runs["tfcn_global"])
-    for split, sampling in PROTOCOL_EVALS:
+    for split, sampling in runs["tfcn_global"].evaluations:
         path = runs["tfcn_global"].evaluation_path(split, sampling)
         path.parent.mkdir(parents=True)
         path.write_text("{}")
@@ -155,7 +158,7 @@ def test_execute_skips_finished_work_and_resumes_interrupted_runs(tmp_path: Path
         for c in launcher.commands
         if "stgcn_reid.eval" in c and str(runs["sgcn_global"].directory) in " ".join(c)
     ]
-    assert len(sgcn_evals) == len(PROTOCOL_EVALS)
+    assert len(sgcn_evals) == len(runs["sgcn_global"].evaluations) == 3
     assert all(
         f"ckpt_path={runs['sgcn_global'].directory}/checkpoints/last.ckpt" in c for c in sgcn_evals
     )
@@ -167,7 +170,7 @@ def test_execute_skips_finished_work_and_resumes_interrupted_runs(tmp_path: Path
         if a.startswith("eval.split=") and b.startswith("data.test_sampling=")
     } == {
         (f"eval.split={split}", f"data.test_sampling={sampling}")
-        for split, sampling in PROTOCOL_EVALS
+        for split, sampling in PROTOCOL_EVALS + FIRST_SEED_EVALS
     }
     stgcn_command = next(
         c for c in launcher.commands if f"hydra.run.dir={runs['stgcn'].directory}" in c

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -131,15 +132,35 @@ def _image_bytes(suffix: str, value: int, size: tuple[int, int]) -> bytes:
 
 def write_frames(folder: Path, names: Sequence[str], real: bool = False) -> None:
     """``names`` in ``folder``, created in a shuffled order (so that no loader can rely on the
-    order in which files were made); ``real`` images differ per frame (value ``40 * k``)."""
+    order in which files were made); ``real`` images differ per frame (value ``40 * k``), the
+    others are hard links to one image (creating files is slow on some disks; never write into
+    such a frame, replace it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    order = np.random.default_rng(len(names)).permutation(len(names))
-    for k in order.tolist():
+    order = np.random.default_rng(len(names)).permutation(len(names)) if len(names) > 1 else [0]
+    for k in list(order):
         path = folder / names[k]
         if real:
-            write_frame(path, value=(40 * k) % 256)
+            write_frame(path, value=(40 * int(k)) % 256)
         else:
-            path.write_bytes(image_bytes(path.suffix))
+            _put_frame(path)
+
+
+_FRAME_SOURCES: dict[tuple[int, str], Path] = {}
+
+
+def _put_frame(path: Path) -> None:
+    """A fake frame at ``path``: a hard link to an earlier one of the same file system and
+    format, else a new file (which becomes the source of the next links)."""
+    key = (os.stat(path.parent).st_dev, path.suffix.lower())
+    source = _FRAME_SOURCES.get(key)
+    if source is not None:
+        try:
+            os.link(source, path)
+            return
+        except OSError:  # the source was deleted with its test's tree
+            pass
+    path.write_bytes(image_bytes(path.suffix))
+    _FRAME_SOURCES[key] = path
 
 
 #: 300 person numbers between 1 and 319, as in the iLIDS-VID release (which numbers are absent

@@ -28,6 +28,7 @@ from typing import Any
 
 from stgcn_reid.ablation.study import (
     BUDGETS,
+    FIRST_SEED_EVALS,
     PROTOCOL_EVALS,
     STUDIES,
     VARIANT_KEYS,
@@ -51,6 +52,7 @@ class Run:
     directory: Path
     overrides: tuple[str, ...]  # every override except the seed and the run directory
     features: bool = False
+    evaluations: tuple[tuple[str, str], ...] = ()  # (split, sampling) scored after training
 
     @property
     def name(self) -> str:
@@ -63,11 +65,6 @@ class Run:
     @property
     def features_path(self) -> Path:
         return self.directory / FEATURES_FILE
-
-    @property
-    def evaluations(self) -> tuple[tuple[str, str], ...]:
-        """``(split, sampling)`` of the protocols scored after training."""
-        return PROTOCOL_EVALS if self.features else ()
 
     def evaluation_path(self, split: str, sampling: str) -> Path:
         """``metrics.json`` of the tested checkpoint on ``split`` with ``sampling``."""
@@ -124,7 +121,9 @@ def plan_runs(
 
     Variants run seed after seed (every variant of the first seed, then the next seed), so
     that a study cut short still has whole tables; the sweeps run for the first seed only.
-    Every variant run saves its test features and is scored under every test protocol.
+    Every variant run saves its test features and is scored under both protocols on the
+    validation split (:data:`PROTOCOL_EVALS`); the first seed's also on the test split
+    (:data:`FIRST_SEED_EVALS`).
     """
     if study not in STUDIES:
         raise ValueError(f"--study must be one of {STUDIES}, got {study!r}")
@@ -150,6 +149,7 @@ def plan_runs(
                         root / "variants" / variant.key / f"seed{seed}",
                         common + BUDGETS[budget].variants + variant.overrides,
                         features=True,
+                        evaluations=PROTOCOL_EVALS + (FIRST_SEED_EVALS if seed == seeds[0] else ()),
                     )
                 )
     if study in ("sweeps", "all"):

@@ -175,20 +175,20 @@ def camera_of(prefix: str) -> int:
 
 
 def frames_of(root: Path, entries: list[Entry]) -> list[tuple[str, ...]]:
-    """Each entry's frames in frame-number order; every folder is listed once."""
-    by_folder: dict[Path, set[str]] = defaultdict(set)
+    """Each entry's frames in frame-number order; every identity folder is listed once."""
+    base = f"{root}/"
+    by_folder: dict[str, set[str]] = defaultdict(set)
     for prefix, _ in entries:
-        by_folder[(root / prefix).parent].add(Path(prefix).name)
-    found: dict[Path, dict[str, list[tuple[int, str]]]] = {}
-    for folder, names in by_folder.items():
-        found[folder] = _folder_frames(folder, names)
+        folder, _sep, name = f"{base}{prefix}".rpartition("/")
+        by_folder[folder].add(name)
+    found = {folder: _folder_frames(folder, names) for folder, names in by_folder.items()}
     result, empty = [], []
     for prefix, _ in entries:
-        path = root / prefix
-        frames = sorted(found[path.parent].get(path.name, []))
+        folder, _sep, name = f"{base}{prefix}".rpartition("/")
+        frames = sorted(found[folder].get(name, []))
         if not frames:
-            empty.append(str(path))
-        result.append(tuple(p for _, p in frames))
+            empty.append(f"{base}{prefix}")
+        result.append(tuple(path for _, path in frames))
     if empty:
         raise DatasetError(
             f"LS-VID: no frames <tracklet>_<frame>.jpg for {len(empty)} listed tracklets, e.g. "
@@ -197,10 +197,10 @@ def frames_of(root: Path, entries: list[Entry]) -> list[tuple[str, ...]]:
     return result
 
 
-def _folder_frames(folder: Path, prefixes: set[str]) -> dict[str, list[tuple[int, str]]]:
+def _folder_frames(folder: str, prefixes: set[str]) -> dict[str, list[tuple[int, str]]]:
     """``prefix -> [(frame number, path)]`` for the listed prefixes of one identity folder."""
     frames: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    if not folder.is_dir():
+    if not os.path.isdir(folder):
         return frames
     with os.scandir(folder) as entries:
         for entry in entries:

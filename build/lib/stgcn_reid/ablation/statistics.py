@@ -1,0 +1,95 @@
+"""Seed statistics of the study: mean ± std, and paired differences with a Student-t interval.
+
+Two variants trained with the same seed see the same batches in the same order and start their
+shared parts (the backbone) from the same weights, so the seed-to-seed noise they share cancels
+in their difference: comparing them seed by seed (paired) is much tighter than comparing their
+two means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+#: Verdicts of :attr:`PairedDifference.verdict`.
+BETTER, WORSE, UNDECIDED, TOO_FEW = "better", "worse", "no difference shown", "too few seeds"
+MINUS = "\u2212"  # typographic minus sign, as in "−0.40"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (``ddof=1``) of ``values``; the std of a single
+    value is NaN. Raises ``ValueError`` on no values."""
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        raise ValueError("mean_std needs at least one value")
+    std = float(np.std(array, ddof=1)) if array.size > 1 else math.nan
+    return float(np.mean(array)), std
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``variant - baseline`` over the ``n`` seeds both have: the mean difference and its
+    two-sided confidence interval ``[low, high]`` (NaN when ``n < 2``; all NaN when ``n = 0``)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    seeds: tuple[int, ...]
+
+    @property
+    def verdict(self) -> str:
+        """``"better"`` if the interval lies above 0, ``"worse"`` if below, ``"no difference
+        shown"`` if it contains 0, ``"too few seeds"`` without an interval (``n < 2``)."""
+        if self.n < 2:
+            return TOO_FEW
+        if self.low > 0:
+            return BETTER
+        if self.high < 0:
+            return WORSE
+        return UNDECIDED
+
+
+def paired_difference(
+    variant: Mapping[int, float], baseline: Mapping[int, float], level: float = 0.95
+) -> PairedDifference:
+    """Paired difference of two ``{seed: score}`` tables over the seeds present in both.
+
+    The interval is ``mean ± t(1 - (1 - level) / 2, n - 1) * sd / sqrt(n)`` with ``sd`` the
+    sample standard deviation of the ``n`` per-seed differences (Student t, two-sided); seeds
+    present in only one table are ignored.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    seeds = tuple(sorted(set(variant) & set(baseline)))
+    differences = [float(variant[seed]) - float(baseline[seed]) for seed in seeds]
+    n = len(differences)
+    if n == 0:
+        return PairedDifference(math.nan, math.nan, math.nan, 0, seeds)
+    mean, sd = mean_std(differences)
+    if n < 2:
+        return PairedDifference(mean, math.nan, math.nan, n, seeds)
+    half = float(stats.t.ppf(1 - (1 - level) / 2, n - 1)) * sd / math.sqrt(n)
+    return PairedDifference(mean, mean - half, mean + half, n, seeds)
+
+
+def signed(value: float, digits: int = 2) -> str:
+    """``+1.23`` / ``−0.40`` (a typographic minus; a rounded zero prints as ``+0.00``)."""
+    rounded = round(value, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{rounded:+.{digits}f}".replace("-", MINUS)
+
+
+def format_difference(difference: PairedDifference, scale: float = 100.0, digits: int = 2) -> str:
+    """``+1.23 [−0.40, +2.86]``: the mean difference and its interval times ``scale``
+    (percentage points of fractions by default); says so where there is no interval."""
+    if difference.n == 0:
+        return "no common seeds"
+    mean = signed(scale * difference.mean, digits)
+    if difference.n < 2:
+        return f"{mean} (1 seed: no interval)"
+    low, high = (signed(scale * x, digits) for x in (difference.low, difference.high))
+    return f"{mean} [{low}, {high}]"

@@ -1,0 +1,157 @@
+"""Training entry point: ``python -m stgcn_reid.train [group=option ...] [key=value ...]``.
+
+Composes ``conf/train.yaml``, trains STGCN, tests the checkpoint chosen on the validation split
+(the best by val mAP; the last one when there is no validation split) and writes the run
+directory: ``.hydra/`` (config), ``checkpoints/`` (``last.ckpt`` to resume from, the one before
+it and the best by val mAP), ``metrics.json`` (final test metrics, and which checkpoint was
+tested by what rule), ``cmc.png``, ``ranked.png``, the logs and, with
+``save_test_features=true``, the test features (``features.npz``). The test split is read once,
+by that final test. Resuming and what survives a crash: ``docs/robustness.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from stgcn_reid.data.datasets import VideoReIDDataset
+from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
+from stgcn_reid.lit_module import ReIDLitModule
+from stgcn_reid.report import report_test_result
+from stgcn_reid.utils.checkpoints import resolve_resume_checkpoint
+from stgcn_reid.utils.cli import run_with_hints
+from stgcn_reid.utils.config import CONFIG_DIR, model_config
+from stgcn_reid.utils.instantiate import finish_loggers, instantiate_callbacks, instantiate_loggers
+
+log = logging.getLogger(__name__)
+
+
+def build_module(cfg: DictConfig, num_classes: int) -> ReIDLitModule:
+    """The LightningModule of a composed config, for a training split of ``num_classes`` ids."""
+    with open_dict(cfg):
+        cfg.model.num_classes = num_classes
+    scheduler = cfg.optim.get("scheduler")
+    return ReIDLitModule(
+        net=hydra.utils.instantiate(cfg.model),
+        loss=hydra.utils.instantiate(cfg.loss),
+        optimizer=hydra.utils.instantiate(cfg.optim.optimizer),
+        scheduler=hydra.utils.instantiate(scheduler) if scheduler else None,
+        metric=hydra.utils.instantiate(cfg.metric),
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
+        run_config=model_config(cfg),
+    )
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Train, then test the best checkpoint; return the metrics (``val/*`` and ``test/*``).
+
+    A SIGTERM (cluster pre-emption) stops training after the current step, with
+    ``checkpoints/last.ckpt`` at that step (:class:`~stgcn_reid.utils.checkpoint_io.
+    ResumeCheckpoint`), and exits with status 143 (128 + SIGTERM) so that a scheduler does not
+    mistake the run for finished.
+    """
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_once()
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule.num_classes)
+    loggers = instantiate_loggers(cfg.get("logger"))
+    # Without a validation split no validation runs (it would otherwise need the test split).
+    no_validation = {} if datamodule.has_validation else {"limit_val_batches": 0}
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer,
+        callbacks=instantiate_callbacks(cfg.get("callbacks")),
+        logger=loggers or False,
+        **no_validation,
+    )
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        # weights_only: checkpoints hold tensors and plain containers; refuse pickled code.
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=resolve_resume_checkpoint(cfg, module),
+            weights_only=True,
+        )
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if cfg.test:
+            best = best_checkpoint(trainer)
+            selection = checkpoint_selection(best, datamodule.dataset)
+            log.info("Final test of %s", selection["tested_checkpoint"])
+            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+            if trainer.is_global_zero:
+                report_test_result(
+                    module.test_result,
+                    module.test_ranking,
+                    datamodule.test_tracklets,
+                    cfg.paths.output_dir,
+                    loggers,
+                    selection,
+                )
+                if cfg.save_test_features:
+                    save_features(module.test_ranking, Path(cfg.paths.output_dir) / FEATURES_FILE)
+    except SIGTERMException as stop:
+        raise SystemExit(128 + signal.SIGTERM) from stop
+    finally:
+        finish_loggers(loggers)
+    return metrics
+
+
+def checkpoint_selection(best: str, dataset: VideoReIDDataset) -> dict[str, str]:
+    """What the final test tests and by which rule (recorded in ``metrics.json``)."""
+    if best:
+        return {
+            "tested_checkpoint": best,
+            "checkpoint_rule": f"best val/mAP on the validation split ({dataset.val_source})",
+        }
+    reason = (
+        "no validation ran before the end of training"
+        if dataset.has_validation
+        else "no validation split (data.val_split=none)"
+    )
+    log.warning("No best checkpoint (%s): testing the last weights.", reason)
+    return {"tested_checkpoint": "last weights", "checkpoint_rule": f"last epoch: {reason}"}
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str:
+    """The best checkpoint of the first ``ModelCheckpoint`` that monitors a metric, or ``""``."""
+    return next(
+        (
+            callback.best_model_path
+            for callback in trainer.checkpoint_callbacks
+            if isinstance(callback, ModelCheckpoint) and callback.monitor
+        ),
+        "",
+    )
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns ``cfg.optimized_metric`` for sweepers."""
+    if rank_zero_only.rank == 0:
+        log.info("Composed config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))
+    metrics = train(cfg)
+    value = metrics.get(cfg.optimized_metric)
+    if value is None:
+        log.warning(
+            "optimized_metric '%s' was not logged; available: %s",
+            cfg.optimized_metric,
+            ", ".join(sorted(metrics)),
+        )
+    return value
+
+
+if __name__ == "__main__":
+    run_with_hints(main, "train")

@@ -1,0 +1,1 @@
+"""Helpers of the entry points: instantiation, atomic files, run reports, sweep summaries."""

@@ -1,0 +1,75 @@
+"""Build Lightning callbacks and loggers from their Hydra config groups."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, open_dict
+from pytorch_lightning.loggers import Logger
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
+    """One callback per ``_target_`` entry of the ``callbacks`` group (empty when ``None``)."""
+    if not cfg:
+        return []
+    return [hydra.utils.instantiate(entry) for entry in cfg.values() if entry is not None]
+
+
+def wandb_logged_in() -> bool:
+    """Whether W&B has credentials for the server it is configured for (``WANDB_BASE_URL`` or
+    ``wandb login --host``, any host): an API key or identity token in the environment, in its
+    settings, or in netrc for that host.
+
+    wandb offers no public "am I logged in" call that neither prompts nor contacts the server,
+    so this asks the SDK's own settings and netrc reader, which ``wandb.init`` uses.
+    """
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    from wandb.errors import AuthenticationError
+    from wandb.sdk import wandb_setup
+    from wandb.sdk.lib import wbauth
+
+    settings = wandb_setup.singleton().settings
+    if settings.api_key:
+        return True
+    try:
+        return wbauth.read_netrc_auth(host=settings.base_url) is not None
+    except AuthenticationError:  # an entry for the host, but not a valid key
+        return False
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
+    """One logger per ``_target_`` entry of the ``logger`` group (empty when ``None``).
+
+    A W&B logger with ``offline: null`` runs offline unless an API key is configured, so that a
+    run never blocks on login or on the network.
+    """
+    if not cfg:
+        return []
+    loggers = []
+    for name, entry in cfg.items():
+        if entry is None:
+            continue
+        if name == "wandb" and entry.get("offline") is None:
+            offline = os.environ.get("WANDB_MODE") == "offline" or not wandb_logged_in()
+            with open_dict(entry):
+                entry.offline = offline
+            if offline:
+                log.info("W&B: not logged in, logging offline (upload with `wandb sync`)")
+        loggers.append(hydra.utils.instantiate(entry))
+    return loggers
+
+
+def finish_loggers(loggers: list[Logger]) -> None:
+    """Close the W&B run, even after a crash, so the next job of a multirun starts clean."""
+    for logger in loggers:
+        logger.finalize("success")
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
