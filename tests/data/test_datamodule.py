@@ -228,7 +228,11 @@ def test_factory_logs_the_split_table_and_rejects_unknown_names(
         build_dataset("dukemtmc_video", duke)
     assert "=> dukemtmc_video" in caplog.text
     assert "train            6         21" in caplog.text  # 6 ids, 3+4+5+2+3+4 tracklets
-    with pytest.raises(ValueError, match=r"'market'.*\('mars', 'dukemtmc_video', 'synthetic'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'market'.*\('mars', 'dukemtmc_video', 'synthetic', 'ilidsvid', 'prid2011', "
+        r"'lsvid', 'mevid'\)",
+    ):
         build_dataset("market", duke)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
@@ -27,15 +28,22 @@ def wandb_logged_in() -> bool:
     settings, or in netrc for that host.
 
     wandb offers no public "am I logged in" call that neither prompts nor contacts the server,
-    so this asks the SDK's own settings and netrc reader, which ``wandb.init`` uses.
+    so this reads the settings as ``wandb.setup`` does (system settings file, then the
+    environment) and asks the SDK's netrc reader, which ``wandb.init`` uses. It builds its own
+    ``Settings`` rather than loading wandb's process-wide ones, which would then no longer take
+    the logger's ``offline`` mode into account.
     """
     if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
         return True
+    import wandb
     from wandb.errors import AuthenticationError
-    from wandb.sdk import wandb_setup
     from wandb.sdk.lib import wbauth
 
-    settings = wandb_setup.singleton().settings
+    settings = wandb.Settings()
+    config_dir = Path(os.environ.get("WANDB_CONFIG_DIR", Path.home() / ".config" / "wandb"))
+    settings.settings_system = str(config_dir.expanduser() / "settings")
+    settings.update_from_system_settings()
+    settings.update_from_env_vars(dict(os.environ))
     if settings.api_key:
         return True
     try:
