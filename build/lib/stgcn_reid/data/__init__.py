@@ -1,1 +1,0 @@
-"""Datasets in their official layouts, frame sampling, transforms, samplers and the DataModule."""

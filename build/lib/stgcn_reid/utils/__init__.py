@@ -1,1 +1,0 @@
-"""Helpers of the entry points: instantiation, atomic files, run reports, sweep summaries."""
