@@ -7,7 +7,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-wheel lint bench preview clean
+.PHONY: help install train pretrain test test-wheel lint bench preview clean
 
 help: ## show this help
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml constraints.txt
 
 train: install ## generate the synthetic benchmark, train the default STGCN and evaluate it (ARGS="key=value ...")
 	$(PY) -m stgcn_reid.train $(ARGS)
+
+pretrain: install ## pretrain the study's backbone on a synthetic population of its own (resumable; ARGS="key=value ...")
+	$(PY) -m stgcn_reid.train experiment=pretrain $(ARGS)
 
 test: install ## run the test suite (PYTEST_ARGS="-k name ...")
 	$(PY) -m pytest $(PYTEST_ARGS)

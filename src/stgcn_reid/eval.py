@@ -18,7 +18,7 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from stgcn_reid.evaluation import evaluate_rank, re_ranking
+from stgcn_reid.evaluation import cmc_at, evaluate_rank, re_ranking
 from stgcn_reid.evaluation.distance import compute_distance
 from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
 from stgcn_reid.evaluation.metric import RankingResult
@@ -51,7 +51,7 @@ def reranked_metrics(ranking: RankingResult, metric_cfg: DictConfig) -> dict[str
         protocol=metric_cfg.protocol,
     )
     cmc = result["cmc"]
-    metrics = {f"rank{r}": float(cmc[min(r, len(cmc)) - 1]) for r in (1, 5, 10, 20)}
+    metrics = {f"rank{r}": cmc_at(cmc, r) for r in (1, 5, 10, 20)}
     metrics.update({k: float(result[k]) for k in ("mAP", "mINP", "num_valid_queries")})
     metrics["num_queries"] = float(result["num_queries"])
     return metrics

@@ -19,15 +19,14 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from lightning_fabric.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stgcn_reid.data.datasets import VideoReIDDataset
 from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import report_test_result
-from stgcn_reid.utils.checkpoints import resolve_resume_checkpoint
+from stgcn_reid.utils.checkpoints import best_checkpoint, resolve_resume_checkpoint
 from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR, model_config
 from stgcn_reid.utils.instantiate import finish_loggers, instantiate_callbacks, instantiate_loggers
@@ -36,19 +35,23 @@ log = logging.getLogger(__name__)
 
 
 def build_module(cfg: DictConfig, num_classes: int) -> ReIDLitModule:
-    """The LightningModule of a composed config, for a training split of ``num_classes`` ids."""
-    with open_dict(cfg):
-        cfg.model.num_classes = num_classes
+    """The LightningModule of a composed config, for a training split of ``num_classes`` ids.
+
+    ``cfg`` is left as composed (names hashed from it, such as ``experiment=pretrain``'s, stay
+    the same); the checkpoint's run configuration records ``num_classes``.
+    """
+    run_config = model_config(cfg)
+    run_config["model"]["num_classes"] = num_classes
     scheduler = cfg.optim.get("scheduler")
     return ReIDLitModule(
-        net=hydra.utils.instantiate(cfg.model),
+        net=hydra.utils.instantiate(cfg.model, num_classes=num_classes),
         loss=hydra.utils.instantiate(cfg.loss),
         optimizer=hydra.utils.instantiate(cfg.optim.optimizer),
         scheduler=hydra.utils.instantiate(scheduler) if scheduler else None,
         metric=hydra.utils.instantiate(cfg.metric),
         channels_last=cfg.channels_last,
         compile=cfg.compile,
-        run_config=model_config(cfg),
+        run_config=run_config,
     )
 
 
@@ -123,18 +126,6 @@ def checkpoint_selection(best: str, dataset: VideoReIDDataset) -> dict[str, str]
     )
     log.warning("No best checkpoint (%s): testing the last weights.", reason)
     return {"tested_checkpoint": "last weights", "checkpoint_rule": f"last epoch: {reason}"}
-
-
-def best_checkpoint(trainer: pl.Trainer) -> str:
-    """The best checkpoint of the first ``ModelCheckpoint`` that monitors a metric, or ``""``."""
-    return next(
-        (
-            callback.best_model_path
-            for callback in trainer.checkpoint_callbacks
-            if isinstance(callback, ModelCheckpoint) and callback.monitor
-        ),
-        "",
-    )
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

@@ -1,6 +1,7 @@
 """Lightning callbacks of the training entry point."""
 
 from stgcn_reid.callbacks.audit import DataAudit
+from stgcn_reid.callbacks.backbone_export import BackboneExport
 from stgcn_reid.callbacks.nonfinite import NonFiniteLossError, NonFiniteLossGuard
 
-__all__ = ["DataAudit", "NonFiniteLossError", "NonFiniteLossGuard"]
+__all__ = ["BackboneExport", "DataAudit", "NonFiniteLossError", "NonFiniteLossGuard"]

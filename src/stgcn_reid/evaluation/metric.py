@@ -17,7 +17,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from stgcn_reid.evaluation.distance import METRICS, DistanceMetric, compute_distance
-from stgcn_reid.evaluation.rank import PROTOCOLS, Protocol, evaluate_rank
+from stgcn_reid.evaluation.rank import PROTOCOLS, Protocol, cmc_at, evaluate_rank
 from stgcn_reid.evaluation.rerank import DEFAULT_MAX_ITEMS, re_ranking
 
 
@@ -193,7 +193,7 @@ class ReIDMetric(Metric):
             g_camids=camids[g_idx].cpu(),
         )
         # A rank beyond the (clipped) CMC length means "anywhere in the gallery".
-        rank_k = {f"rank{r}": float(cmc[min(r, len(cmc)) - 1]) for r in self.ranks}
+        rank_k = {f"rank{r}": cmc_at(cmc, r) for r in self.ranks}
         return {
             "mAP": float(result["mAP"]),
             "mINP": float(result["mINP"]),

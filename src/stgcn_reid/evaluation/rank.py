@@ -117,6 +117,11 @@ def evaluate_rank(
     return _summarise(torch.cat(first_hit), torch.cat(ap), torch.cat(inp), max_rank)
 
 
+def cmc_at(cmc: Sequence[float] | np.ndarray, rank: int) -> float:
+    """The CMC value at ``rank`` (1-based), clipped to the curve's length (small galleries)."""
+    return float(cmc[min(rank, len(cmc)) - 1])
+
+
 def _rank_chunk(
     dist: torch.Tensor,
     q_pids: torch.Tensor,

@@ -132,8 +132,13 @@ class STGCN(nn.Module):
         # and copy otherwise, so permuted or sliced inputs work too.
         fmaps = self.backbone(clips.flatten(0, 1))
         self._check_patches(fmaps.shape[-2], clips.shape[-2])
-        fmaps = fmaps.unflatten(0, (batch, frames))  # [B, T, C, h, w]
+        return self.forward_maps(fmaps.unflatten(0, (batch, frames)))
 
+    def forward_maps(self, fmaps: Tensor) -> STGCNOutput:
+        """The three branches on backbone feature maps ``[B, T, C, h, w]`` (Fig. 2 after the
+        backbone). The frozen-feature study feeds cached maps of a frozen backbone here; rows
+        averaged over the width (``w = 1``) give the same result, since every branch pools
+        whole rows (global: the mean of all cells; patches: stripes of rows)."""
         features: dict[str, Tensor] = {}
         if "global" in self.branches:
             features["global"] = fmaps.mean(dim=(-2, -1)).mean(dim=1)

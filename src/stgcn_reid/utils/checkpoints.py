@@ -10,14 +10,28 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 log = logging.getLogger(__name__)
 
 #: The checkpoint a run resumes from, in ``<run dir>/checkpoints/``, and the one it replaced.
 LAST_CHECKPOINT = "last.ckpt"
 PREVIOUS_CHECKPOINT = "last.prev.ckpt"
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str:
+    """The best checkpoint of the first ``ModelCheckpoint`` that monitors a metric, or ``""``."""
+    return next(
+        (
+            callback.best_model_path
+            for callback in trainer.checkpoint_callbacks
+            if isinstance(callback, ModelCheckpoint) and callback.monitor
+        ),
+        "",
+    )
 
 
 class CheckpointError(RuntimeError):

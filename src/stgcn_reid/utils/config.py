@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -25,3 +27,25 @@ def model_config(cfg: DictConfig) -> dict[str, Any]:
         for key in ("model", "data", "dataset")
         if key in cfg
     }
+
+
+def config_hash(*keys: str, _root_: DictConfig) -> str:
+    """Short SHA-256 of the resolved config nodes ``keys`` (dotted paths; a missing one counts
+    as ``null``): the ``${config_hash:dataset,model,...}`` resolver, which names caches by what
+    produced them (``experiment=pretrain`` names its weights this way). A node's ``root`` entry
+    (where a dataset lives on this machine) is left out: moving the data changes nothing."""
+    selected = {key: _plain(OmegaConf.select(_root_, key, default=None)) for key in keys}
+    payload = json.dumps(selected, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _plain(node: Any) -> Any:
+    if not OmegaConf.is_config(node):
+        return node
+    value = OmegaConf.to_container(node, resolve=True)
+    if isinstance(value, dict):
+        value.pop("root", None)
+    return value
+
+
+OmegaConf.register_new_resolver("config_hash", config_hash, replace=True)

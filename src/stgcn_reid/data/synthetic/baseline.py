@@ -23,7 +23,7 @@ from scipy.spatial.distance import cdist
 from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset
 from stgcn_reid.data.synthetic.config import PRESETS
 from stgcn_reid.data.synthetic.load import load_synthetic
-from stgcn_reid.evaluation import evaluate_rank
+from stgcn_reid.evaluation import cmc_at, evaluate_rank
 
 STRIPES = 6
 BINS = (8, 4, 4)  # hue, saturation, value
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = histogram_baseline(load_synthetic(args.root, preset=preset), args.frames)
         cmc = np.asarray(result["cmc"])
         # A gallery shorter than a rank has found every match by then.
-        ranks = " ".join(f"{100 * cmc[min(r, len(cmc)) - 1]:6.1f}" for r in RANKS)
+        ranks = " ".join(f"{100 * cmc_at(cmc, r):6.1f}" for r in RANKS)
         print(
             f"{preset:<8} {100 * float(result['mAP']):6.1f} {ranks} "  # type: ignore[arg-type]
             f"{result['num_valid_queries']:>8}"

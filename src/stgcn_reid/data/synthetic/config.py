@@ -144,6 +144,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "confuser_group_size": 5,
         "bbox_jitter": 0.06,
     },
+    # Backbone pretraining (experiment=pretrain), this project's stand-in for ImageNet: a
+    # population of its own seed (other people, other camera scenes, colour casts and walking
+    # directions), 8 cameras instead of 6, 4x the training identities of the benchmarks, and
+    # the default nuisance and occlusion rates. Its validation identities give the curve that
+    # picks the exported weights; its two test identities are never used (test: false).
+    "pretrain": {
+        "seed": 7919,
+        "num_train_ids": 600,
+        "num_test_ids": 2,
+        "num_distractors": 0,
+        "num_val_ids": 60,
+        "num_cameras": 8,
+    },
 }
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(SyntheticConfig))

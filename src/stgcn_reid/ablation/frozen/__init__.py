@@ -1,0 +1,1 @@
+"""The frozen-feature study: STGCN's heads on cached features of a pretrained, frozen backbone."""

@@ -1,0 +1,93 @@
+"""``python -m stgcn_reid.ablation.frozen``: run the frozen-feature study (resumable) and write
+its report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from stgcn_reid.ablation.frozen.heads import HeadRecipe
+from stgcn_reid.ablation.frozen.report import read_records, render
+from stgcn_reid.ablation.frozen.study import (
+    StudySetup,
+    occluded_queries,
+    pretrained_weights,
+    run_study,
+    variants_by_key,
+)
+from stgcn_reid.ablation.report import machine_description, write_report
+from stgcn_reid.ablation.study import VARIANT_KEYS
+from stgcn_reid.callbacks.backbone_export import pretraining_record
+
+log = logging.getLogger("stgcn_reid.ablation.frozen")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m stgcn_reid.ablation.frozen",
+        description="Train every Table 3-4 variant's heads on cached features of a frozen, "
+        "pretrained backbone, over many seeds, and write the paired comparisons. Rerunning "
+        "resumes: finished runs are read from --records.",
+    )
+    parser.add_argument("--weights", help="backbone weights (default: experiment=pretrain's)")
+    parser.add_argument("--dataset", default="synthetic_hard")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANT_KEYS), metavar="VARIANT")
+    parser.add_argument("--epochs", type=int, default=HeadRecipe.epochs)
+    parser.add_argument("--records", type=Path, default=Path("docs/results/frozen"))
+    parser.add_argument("--out", type=Path, default=Path("docs/results-frozen.md"))
+    parser.add_argument("--report-only", action="store_true", help="only rebuild the report")
+    parser.add_argument(
+        "overrides", nargs="*", help="extra training-config overrides (key=value), e.g. paths"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
+    args = parse_args(argv)
+    weights = Path(args.weights) if args.weights else pretrained_weights(args.overrides)
+    if not weights.is_file():
+        log.error(
+            "no backbone weights at %s: make them with `python -m stgcn_reid.train "
+            "experiment=pretrain` (make pretrain), or pass --weights",
+            weights,
+        )
+        return 2
+    recipe = replace(HeadRecipe(), epochs=args.epochs, lr_step=min(HeadRecipe.lr_step, args.epochs))
+    setup = StudySetup(
+        dataset=args.dataset, weights=str(weights), recipe=recipe, overrides=tuple(args.overrides)
+    )
+    started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    if not args.report_only:
+        run_study(setup, variants_by_key(args.variants), args.seeds, args.records)
+    records = read_records(args.records)
+    if not records:
+        log.error("no run records in %s", args.records)
+        return 2
+    command = shlex.join(sys.argv[1:] if argv is None else argv)
+    how = [
+        f"- `python -m stgcn_reid.ablation.frozen {command}`",
+        f"  - machine: {machine_description()}",
+        f"  - started {started.isoformat(timespec='seconds')}, wall time "
+        f"{(time.perf_counter() - clock) / 60:.1f} min (this invocation)",
+        f"- sum of the run wall times: "
+        f"{sum(r['wall_s'] for runs in records.values() for r in runs.values()) / 60:.1f} min "
+        f"over {sum(len(runs) for runs in records.values())} runs; run records: `{args.records}`",
+        "- rebuild this page from the records: the same command with `--report-only`; finish "
+        "missing runs: the same command again",
+    ]
+    text = render(records, occluded_queries(setup), pretraining_record(weights), how, asdict(setup))
+    log.info("wrote %s", write_report(text, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

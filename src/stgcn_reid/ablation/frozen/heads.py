@@ -1,0 +1,158 @@
+"""Train STGCN's branch heads on cached frozen-backbone features, and score them.
+
+The loop is written here rather than with Lightning: a run is a few thousand steps of a few
+milliseconds on in-memory arrays, where the Trainer's per-step hooks, logging and checkpointing
+would cost more than the step, and nothing of a run needs resuming (the study resumes by run).
+Clip sampling, P x K batching, the losses, test clips and ranking are the package's own.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from stgcn_reid.ablation.frozen.cache import FrameFeatures
+from stgcn_reid.data.samplers import PKBatchSampler
+from stgcn_reid.data.temporal import eval_clips, restricted_random
+from stgcn_reid.evaluation.rank import cmc_at, evaluate_rank
+from stgcn_reid.losses import ReIDLoss
+from stgcn_reid.models import STGCN
+
+
+class CachedMaps(nn.Module):
+    """Stands in for the backbone of an :class:`STGCN` fed through ``forward_maps``: it only
+    tells the branches the channel count ``C``."""
+
+    def __init__(self, out_channels: int, stride: int = 16) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+        self.stride = stride
+
+    def forward(self, images: Tensor) -> Tensor:
+        raise RuntimeError("CachedMaps has no weights: feed cached maps to STGCN.forward_maps")
+
+
+@dataclass(frozen=True)
+class HeadRecipe:
+    """The heads' training budget (the study's own; the backbone is frozen)."""
+
+    seq_len: int = 4
+    num_identities: int = 8
+    num_instances: int = 4
+    flip_prob: float = 0.5
+    epochs: int = 60
+    val_every: int = 5
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    lr_step: int = 40
+    margin: float = 0.3
+
+
+@dataclass
+class HeadRun:
+    """One trained head: its validation curve, the epoch chosen on it, and its test scores."""
+
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    chosen_epoch: int = 0
+    test: dict[str, object] = field(default_factory=dict)
+
+
+def as_maps(rows: np.ndarray) -> Tensor:
+    """``[..., T, h, C]`` float16 row means -> ``[..., T, C, h, 1]`` float32 maps."""
+    return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).transpose(-1, -2)[
+        ..., None
+    ]
+
+
+def train_batches(
+    train: FrameFeatures, recipe: HeadRecipe, seed: int, epoch: int
+) -> list[tuple[Tensor, Tensor]]:
+    """One epoch of ``(maps [B, T, C, h, 1], labels [B])`` batches: P x K tracklets, T frames
+    each by restricted random sampling, each clip flipped with ``flip_prob`` (as training
+    clips are)."""
+    sampler = PKBatchSampler(train.pids, recipe.num_identities, recipe.num_instances, seed=seed)
+    sampler.set_epoch(epoch)
+    rng = np.random.default_rng([seed, epoch])
+    batches = []
+    for indices in sampler:
+        clips = []
+        for i in indices:
+            start, n = int(train.offsets[i]), int(train.lengths[i])
+            frames = start + restricted_random(n, recipe.seq_len, rng)
+            source = train.flipped if train.flipped is not None else train.rows
+            clips.append((source if rng.random() < recipe.flip_prob else train.rows)[frames])
+        batches.append((as_maps(np.stack(clips)), torch.as_tensor(train.pids[indices])))
+    return batches
+
+
+@torch.inference_mode()
+def embed_tracklets(
+    model: STGCN, features: FrameFeatures, seq_len: int, rule: str = "strided"
+) -> Tensor:
+    """``[num_tracklets, D]`` test features: ``f_all`` of every clip of ``rule`` (every frame),
+    averaged with the clip weights of :func:`~stgcn_reid.data.temporal.eval_clips`."""
+    model.eval()
+    out = []
+    for i in range(len(features)):
+        start, n = int(features.offsets[i]), int(features.lengths[i])
+        clips, weights = eval_clips(n, seq_len, rule)
+        embedding = model.forward_maps(as_maps(features.rows[start + clips])).embedding
+        w = torch.as_tensor(weights, dtype=embedding.dtype)
+        out.append((w[:, None] * embedding).sum(0) / w.sum())
+    return torch.stack(out)
+
+
+def retrieval(model: STGCN, query: FrameFeatures, gallery: FrameFeatures, seq_len: int) -> dict:
+    """CMC, mAP and per-query AP of ``query`` against ``gallery`` (Euclidean ``f_all``, the
+    default metric of ``conf/metric/default.yaml``)."""
+    qf, gf = embed_tracklets(model, query, seq_len), embed_tracklets(model, gallery, seq_len)
+    result = evaluate_rank(
+        torch.cdist(qf, gf),
+        query.pids,
+        gallery.pids,
+        query.camids,
+        gallery.camids,
+        max_rank=min(50, len(gallery)),
+    )
+    return {
+        "mAP": float(result["mAP"]),
+        "rank1": cmc_at(result["cmc"], 1),
+        "rank5": cmc_at(result["cmc"], 5),
+        "all_AP": [float(x) for x in result["all_AP"]],
+    }
+
+
+def fit_heads(
+    model: STGCN,
+    train: FrameFeatures,
+    val: tuple[FrameFeatures, FrameFeatures],
+    test: tuple[FrameFeatures, FrameFeatures],
+    recipe: HeadRecipe,
+    seed: int,
+) -> HeadRun:
+    """Train ``model``'s heads (eq. 8-9), keep the weights of the best validation mAP, then
+    test those once."""
+    loss = ReIDLoss(margin=recipe.margin)
+    optimizer = torch.optim.Adam(model.parameters(), recipe.lr, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe.lr_step, gamma=0.1)
+    run, best, best_state = HeadRun(), -1.0, copy.deepcopy(model.state_dict())
+    for epoch in range(recipe.epochs):
+        model.train()
+        for maps, labels in train_batches(train, recipe, seed, epoch):
+            optimizer.zero_grad(set_to_none=True)
+            loss(model.forward_maps(maps), labels)["total"].backward()
+            optimizer.step()
+        scheduler.step()
+        if (epoch + 1) % recipe.val_every == 0 or epoch + 1 == recipe.epochs:
+            value = retrieval(model, *val, recipe.seq_len)["mAP"]
+            run.curve.append((epoch + 1, value))
+            if value > best:
+                best, run.chosen_epoch = value, epoch + 1
+                best_state = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    run.test = retrieval(model, *test, recipe.seq_len)
+    return run

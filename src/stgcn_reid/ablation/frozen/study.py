@@ -1,0 +1,191 @@
+"""The frozen-feature study: every Table 3-4 variant's heads on the same cached features of a
+pretrained, frozen backbone, over many seeds, each GCN paired with its FCN twin.
+
+With the backbone fixed, a variant differs from its twin only by Â (eq. 2-4), so the paired
+difference isolates Table 4's question: does the graph do more than ``Y = XW`` on the same
+features? Each finished run is a small JSON record (scores, per-query AP, validation curve),
+committed beside the report, so the study resumes by run on any machine and the report is
+rebuilt from the records alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from stgcn_reid.ablation.example import synthetic_occlusions
+from stgcn_reid.ablation.frozen.cache import FrameFeatures, cache_key, extract_split
+from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, fit_heads
+from stgcn_reid.ablation.study import VARIANTS, Variant
+from stgcn_reid.data.datasets import build_dataset
+from stgcn_reid.models import STGCN
+from stgcn_reid.utils.config import CONFIG_DIR
+from stgcn_reid.utils.io import write_json
+
+log = logging.getLogger(__name__)
+
+#: The cached splits: training frames (with their flips), validation and test query / gallery.
+SPLITS: tuple[str, ...] = ("train", "val_query", "val_gallery", "query", "gallery")
+
+
+@dataclass(frozen=True)
+class StudySetup:
+    """What every run of one study shares: the data, the frozen backbone, the heads' recipe."""
+
+    dataset: str = "synthetic_hard"
+    height: int = 128
+    width: int = 64
+    weights: str = ""
+    recipe: HeadRecipe = field(default_factory=HeadRecipe)
+    overrides: tuple[str, ...] = ()
+
+
+def compose_train(overrides: Sequence[str]) -> DictConfig:
+    """``conf/train.yaml`` with ``overrides`` (the study builds its data and models from it)."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        return compose("train", overrides=list(overrides))
+
+
+def pretrained_weights(overrides: Sequence[str] = ()) -> Path:
+    """Where ``python -m stgcn_reid.train experiment=pretrain <overrides>`` writes its weights."""
+    cfg = compose_train(["experiment=pretrain", *overrides])
+    return Path(cfg.callbacks.backbone_export.path)
+
+
+def base_overrides(setup: StudySetup) -> list[str]:
+    """The training config of the study's data and backbone (variants add their own)."""
+    return [
+        f"dataset={setup.dataset}",
+        f"data.height={setup.height}",
+        f"data.width={setup.width}",
+        f"data.seq_len={setup.recipe.seq_len}",
+        f"backbone.weights_path={setup.weights}",
+        *setup.overrides,
+    ]
+
+
+def load_splits(setup: StudySetup) -> dict[str, FrameFeatures]:
+    """Every split's cached features, extracted first where missing (resumable by split)."""
+    cfg = compose_train(base_overrides(setup))
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_once()
+    datamodule.setup("fit")
+    dataset = datamodule.dataset
+    backbone = hydra.utils.instantiate(cfg.backbone)
+    key = cache_key(Path(setup.weights), dataset.name, setup.height, setup.width, cfg.backbone.arch)
+    folder = Path(cfg.paths.data_dir) / "frozen-features" / key
+    tracklets = {
+        "train": dataset.train,
+        "val_query": dataset.val_query,
+        "val_gallery": dataset.val_gallery,
+        "query": dataset.query,
+        "gallery": dataset.gallery,
+    }
+    return {
+        name: extract_split(
+            backbone,
+            tracklets[name],
+            folder / name,
+            setup.height,
+            setup.width,
+            flips=name == "train",
+            desc=f"frozen features: {name}",
+        )
+        for name in SPLITS
+    }
+
+
+def build_heads(setup: StudySetup, variant: Variant, channels: int, num_classes: int) -> STGCN:
+    """The variant's STGCN on :class:`CachedMaps` (the heads; the backbone stays frozen)."""
+    cfg = compose_train([*base_overrides(setup), *variant.overrides])
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model_cfg.pop("backbone")
+    return hydra.utils.instantiate(
+        model_cfg, backbone=CachedMaps(channels), num_classes=num_classes
+    )
+
+
+def record_path(records: Path, variant: str, seed: int) -> Path:
+    return records / variant / f"seed{seed}.json"
+
+
+def run_one(
+    setup: StudySetup, splits: Mapping[str, FrameFeatures], variant: Variant, seed: int
+) -> dict[str, Any]:
+    """Train and test one variant's heads at one seed; the record that the report reads."""
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    channels = splits["train"].rows.shape[-1]
+    num_classes = int(splits["train"].pids.max()) + 1
+    model = build_heads(setup, variant, channels, num_classes)
+    run = fit_heads(
+        model,
+        splits["train"],
+        (splits["val_query"], splits["val_gallery"]),
+        (splits["query"], splits["gallery"]),
+        setup.recipe,
+        seed,
+    )
+    return {
+        "variant": variant.key,
+        "seed": seed,
+        "val_curve": [{"epoch": e, "mAP": v} for e, v in run.curve],
+        "chosen_epoch": run.chosen_epoch,
+        "test": run.test,
+        "head_parameters": sum(p.numel() for p in model.parameters()),
+        "wall_s": time.perf_counter() - started,
+        "setup": {**asdict(setup), "weights": Path(setup.weights).name},
+    }
+
+
+def run_study(
+    setup: StudySetup, variants: Sequence[Variant], seeds: Sequence[int], records: Path
+) -> list[Path]:
+    """Every missing (variant, seed) record; finished ones are kept (the study resumes)."""
+    todo = [(v, s) for s in seeds for v in variants if not record_path(records, v.key, s).exists()]
+    if not todo:
+        return []
+    splits = load_splits(setup)
+    written = []
+    for number, (variant, seed) in enumerate(todo, 1):
+        record = run_one(setup, splits, variant, seed)
+        path = write_json(record_path(records, variant.key, seed), record)
+        log.info(
+            "[%d/%d] %s seed %d: test mAP %.2f (val-chosen epoch %d, %.0f s)",
+            number,
+            len(todo),
+            variant.key,
+            seed,
+            100 * record["test"]["mAP"],
+            record["chosen_epoch"],
+            record["wall_s"],
+        )
+        written.append(path)
+    return written
+
+
+def variants_by_key(keys: Sequence[str]) -> list[Variant]:
+    known = {v.key: v for v in VARIANTS}
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; expected some of {list(known)}")
+    return [known[k] for k in keys]
+
+
+def occluded_queries(setup: StudySetup) -> np.ndarray:
+    """Per test query (in the dataset's query order), whether an occluder covers it."""
+    cfg = compose_train(base_overrides(setup))
+    dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
+    covered = synthetic_occlusions(dataset_cfg)
+    query = build_dataset(**dataset_cfg, log_summary=False).query
+    return np.array([Path(t.frames[0]).resolve().parent in covered for t in query])
