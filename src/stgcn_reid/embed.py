@@ -38,11 +38,11 @@ import numpy as np
 from omegaconf import MISSING
 
 from stgcn_reid.data.datasets.base import DatasetError
+from stgcn_reid.data.datasets.images import IMAGE_SUFFIXES, is_frame
 from stgcn_reid.inference import Embedder
 from stgcn_reid.utils.io import atomic_write
 from stgcn_reid.utils.keyvalue import run_cli
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 FORMAT_VERSION = 1
 
 
@@ -73,9 +73,13 @@ def natural_key(name: str) -> tuple[tuple[int | str, ...], str]:
 
 
 def list_frames(folder: str | Path) -> list[Path]:
-    """The image files directly inside ``folder``, in natural name order (may be empty)."""
-    files = (p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return sorted((p for p in files if p.is_file()), key=lambda p: natural_key(p.name))
+    """The image files directly inside ``folder``, in natural name order (may be empty).
+
+    A broken link with an image name is an error (:func:`~stgcn_reid.data.datasets.images.
+    is_frame`), as in the dataset loaders.
+    """
+    frames = (p for p in Path(folder).iterdir() if is_frame(p))
+    return sorted(frames, key=lambda p: natural_key(p.name))
 
 
 def find_tracklets(input_dir: str | Path) -> list[tuple[str, list[Path]]]:

@@ -63,6 +63,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     ResumeCheckpoint`), and exits with status 143 (128 + SIGTERM) so that a scheduler does not
     mistake the run for finished.
     """
+    check_trainer(cfg.trainer)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_once()
@@ -73,7 +74,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     no_validation = {} if datamodule.has_validation else {"limit_val_batches": 0}
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer,
-        callbacks=instantiate_callbacks(cfg.get("callbacks")),
+        callbacks=instantiate_callbacks(cfg.get("callbacks"), has_logger=bool(loggers)),
         logger=loggers or False,
         **no_validation,
     )
@@ -110,6 +111,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     finally:
         finish_loggers(loggers)
     return metrics
+
+
+def check_trainer(trainer: DictConfig) -> None:
+    """Refuse trainer settings that torch would reject only once training starts."""
+    if trainer.get("sync_batchnorm") and trainer.get("accelerator") == "cpu":
+        raise ValueError(
+            "trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm), but "
+            "trainer.accelerator=cpu; for DDP on CPU use trainer=ddp_cpu"
+        )
 
 
 def checkpoint_selection(best: str, dataset: VideoReIDDataset) -> dict[str, str]:

@@ -21,7 +21,7 @@ T, HEIGHT, WIDTH = 4, 64, 32
 @pytest.fixture(scope="session")
 def smoke_dataset_options() -> dict[str, Any]:
     """The ``dataset`` options of ``experiment=smoke`` (a few identities, 64 x 32 frames)."""
-    return OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "experiment" / "smoke.yaml"))[
+    return OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "dataset" / "synthetic_smoke.yaml"))[
         "dataset"
     ]
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from stgcn_reid.data.datasets import DatasetError, build_dataset
+from stgcn_reid.embed import list_frames
 
 from .trees import make_duke_tree, write_frame
 
@@ -121,3 +124,31 @@ def test_identity_folder_must_be_numeric(duke: Path) -> None:
     write_frame(folder / "0001" / "0001_C1_F0001_X1.jpg")
     with pytest.raises(DatasetError, match=f"{folder}: expected an identity folder"):
         build_dataset("dukemtmc_video", duke)
+
+
+def test_frame_of_another_identity_is_named(duke: Path) -> None:
+    stray = duke / "train" / "0004" / "0001" / "0011_C1_F9999_X1.jpg"
+    write_frame(stray)
+    with pytest.raises(
+        DatasetError, match=f"{stray}: a frame of identity 11 inside the folder of identity 4"
+    ):
+        build_dataset("dukemtmc_video", duke)
+
+
+def test_bmp_frames_are_frames_as_everywhere(duke: Path) -> None:
+    folder = duke / "train" / "0004" / "0001"
+    Image.new("RGB", (8, 16)).save(folder / "0004_C1_F9999_X1.bmp")
+    dataset = build_dataset("dukemtmc_video", duke)
+    (tracklet,) = [t for t in dataset.train if t.frames[0].startswith(str(folder))]
+    assert tracklet.frames[-1] == str(folder / "0004_C1_F9999_X1.bmp")
+    assert [p.name for p in list_frames(folder)][-1] == "0004_C1_F9999_X1.bmp"  # embed's rule
+
+
+def test_broken_symbolic_link_is_named_as_one(duke: Path) -> None:
+    link = duke / "train" / "0004" / "0001" / "0004_C1_F9999_X1.jpg"
+    link.symlink_to(duke / "gone.jpg")
+    message = f"{link}: broken symbolic link (its target {duke / 'gone.jpg'} does not exist)"
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        build_dataset("dukemtmc_video", duke)
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        list_frames(link.parent)  # embed

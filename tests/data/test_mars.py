@@ -14,6 +14,7 @@ import torch
 
 from stgcn_reid.data.clips import TestClips
 from stgcn_reid.data.datasets import DatasetError, build_dataset
+from stgcn_reid.data.datasets.mars import load_mars
 from stgcn_reid.data.transforms import build_test_transform
 
 from .trees import make_mars_tree, mars_names, write_mars_info
@@ -150,6 +151,29 @@ def test_name_list_out_of_step_with_the_table_is_named(tiny_mars: Path) -> None:
     names.write_text("\n".join(lines[1:] + lines[:1]))  # shifted by one row
     with pytest.raises(DatasetError, match=f"{names}: frame '0003C2T0001F001.jpg'"):
         build_dataset("mars", tiny_mars)
+
+
+def test_names_swapped_inside_tracklets_are_named(tiny_mars: Path) -> None:
+    # Rows 1 and 3 (pid 3 and pid 8, 4 and 5 frames): their inner frames trade places, so both
+    # tracklets still start and end with their own names.
+    names = tiny_mars / "info" / "train_name.txt"
+    lines = names.read_text().split()
+    lines[1], lines[8] = lines[8], lines[1]
+    names.write_text("\n".join(lines))
+    message = (
+        f"{names}: frame '0008C1T0001F002.jpg' does not start with '0003C1' as row 1 of the "
+        "tracks info table (pid 3, camera 1) requires"
+    )
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        build_dataset("mars", tiny_mars)
+
+
+def test_real_metadata_indexes_in_seconds_with_every_name_checked(real_mars: Path) -> None:
+    start = time.perf_counter()
+    load_mars(real_mars)
+    elapsed = time.perf_counter() - start
+    print(f"indexed the full MARS metadata, every frame name checked, in {elapsed:.2f} s")
+    assert elapsed < 10.0
 
 
 def test_wrong_mat_files_are_named(tiny_mars: Path) -> None:

@@ -70,3 +70,14 @@ def test_export_rejects_unknown_formats_and_mismatched_suffixes(
         export.main([f"ckpt_path={trained.checkpoint}", "format=tflite"])
     with pytest.raises(SystemExit, match=r"must end in \.onnx"):
         export.main([f"ckpt_path={trained.checkpoint}", f"output={tmp_path / 'model.pt2'}"])
+
+
+def test_an_output_under_an_existing_file_names_that_file(
+    trained: TrainedRun, tmp_path: Path
+) -> None:
+    blocking = tmp_path / "model"
+    blocking.write_text("a file")
+    target = blocking / "sub" / "model.onnx"
+    with pytest.raises(SystemExit, match=f"^error: cannot write {target}: {blocking} is a file"):
+        export.main([f"ckpt_path={trained.checkpoint}", f"output={target}", "check=false"])
+    assert blocking.read_text() == "a file"

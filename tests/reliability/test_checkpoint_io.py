@@ -19,7 +19,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from stgcn_reid.data.datasets.base import DatasetError
+from stgcn_reid.utils import io as file_io
 from stgcn_reid.utils.checkpoint_io import AtomicCheckpointIO, ResumeCheckpoint, keep_copy
+from stgcn_reid.utils.checkpoints import CheckpointError
 
 
 class Points(Dataset[Tensor]):
@@ -132,12 +134,50 @@ def test_failed_write_keeps_the_previous_checkpoint_and_no_temporary_file(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError, match=f"cannot write {path}: no space left"):
         io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "global_step": 2}, path)
     monkeypatch.undo()
     previous = io.load_checkpoint(path)
     assert previous["global_step"] == 1 and torch.equal(previous["state_dict"]["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_a_full_disk_names_the_file_and_the_space_it_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fdopen, opened = os.fdopen, []
+
+    def full_after_the_first(fd: int, mode: str) -> Any:
+        opened.append(fd)
+        if len(opened) == 1:
+            return real_fdopen(fd, mode)
+        os.close(fd)
+        return open("/dev/full", mode)  # every write fails with ENOSPC, as on a full disk
+
+    monkeypatch.setattr(file_io.os, "fdopen", full_after_the_first)
+    with pytest.raises(CheckpointError) as failure:
+        fit(tmp_path, Points(3), every_n_train_steps=1)
+    good = (tmp_path / "last.prev.ckpt").read_bytes()
+    message = str(failure.value)
+    assert message.startswith(f"cannot write {tmp_path / 'last.ckpt'}: no space left on its")
+    assert (
+        "the checkpoint needs about 0.0 MiB" in message
+        and "The previous checkpoint stays" in message
+    )
+    assert "\n" not in message
+    assert step(tmp_path / "last.ckpt") == 1 and (tmp_path / "last.ckpt").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt", "last.prev.ckpt"]
+
+
+def test_bad_frame_at_step_0_says_no_checkpoint_was_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING), pytest.raises(DatasetError, match=r"frame0\.jpg"):
+        fit(tmp_path, Points(3, broken=0))
+    assert "Stopped at step 0 by unreadable data" in caplog.text
+    assert "no training step had finished, so no checkpoint was written" in caplog.text
+    assert "holds that step" not in caplog.text
+    assert not (tmp_path / "last.ckpt").exists()
 
 
 def test_loading_refuses_pickled_objects(tmp_path: Path) -> None:

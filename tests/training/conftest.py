@@ -21,7 +21,7 @@ RunResult = subprocess.CompletedProcess[str]
 def smoke_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny synthetic set of ``experiment=smoke``, generated once for the whole session."""
     root = tmp_path_factory.mktemp("smoke-data")
-    params = OmegaConf.load(CONFIG_DIR / "experiment" / "smoke.yaml")["dataset"]
+    params = OmegaConf.load(CONFIG_DIR / "dataset" / "synthetic_smoke.yaml")["dataset"]
     load_synthetic(root, **OmegaConf.to_container(params))
     return root
 

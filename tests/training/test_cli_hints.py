@@ -25,3 +25,18 @@ def test_unknown_key_fails_with_hydra_error_and_hint() -> None:
     assert result.returncode == 1
     assert "Could not override 'model.tgcn_layer'" in result.stderr  # Hydra's own message
     assert "did you mean model.tgcn_layers" in result.stderr
+
+
+def test_mistyped_group_name_suggests_the_group_not_a_plus() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stgcn_reid.train", "experimnt=smoke"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        "hint: 'experimnt' is not a key of the train config; did you mean the config group "
+        "experiment (experiment=smoke)? +experimnt=... would add an unused key"
+    ) in result.stderr

@@ -27,7 +27,7 @@ PERSONS = tuple(range(1, 13))
 def smoke_dataset_keys() -> list[str]:
     """``~dataset.<key>`` for the synthetic-only keys that experiment=smoke sets: composed
     after the dataset group, they would otherwise reach the iLIDS-VID loader."""
-    keys = OmegaConf.load(CONFIG_DIR / "experiment" / "smoke.yaml")["dataset"]
+    keys = OmegaConf.load(CONFIG_DIR / "dataset" / "synthetic_smoke.yaml")["dataset"]
     return [f"~dataset.{key}" for key in keys]
 
 

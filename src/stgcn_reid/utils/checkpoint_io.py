@@ -11,11 +11,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
 import shutil
-import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,16 @@ from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stgcn_reid.data.datasets.base import DatasetError
-from stgcn_reid.utils.checkpoints import LAST_CHECKPOINT, PREVIOUS_CHECKPOINT
+from stgcn_reid.utils.checkpoints import (
+    DIGEST_KEY,
+    LAST_CHECKPOINT,
+    PREVIOUS_CHECKPOINT,
+    CheckpointError,
+    load_checkpoint,
+    tensor_bytes,
+    tensors_digest,
+    verify_digest,
+)
 from stgcn_reid.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -45,6 +54,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     (:func:`stgcn_reid.utils.io.atomic_write`). Remote paths (``s3://`` ...) keep Lightning's
     writer, whose object-store uploads are atomic themselves.
 
+    Every checkpoint carries the SHA-256 of its tensors (:data:`~stgcn_reid.utils.checkpoints.
+    DIGEST_KEY`), checked on every load here and in :func:`~stgcn_reid.utils.checkpoints.
+    load_checkpoint`, so that bytes changed on disk after the write fail naming the file.
+
     Loading refuses pickled code (``weights_only=True``) unless the caller asks otherwise: the
     checkpoints of this project hold tensors and plain containers only.
     """
@@ -52,11 +65,22 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
     ) -> None:
+        checkpoint = {**checkpoint, DIGEST_KEY: tensors_digest(checkpoint)}
         filesystem, local_path = url_to_fs(str(path))
         if storage_options is not None or not isinstance(filesystem, LocalFileSystem):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
-        atomic_write(local_path, lambda handle: torch.save(checkpoint, handle))
+        try:
+            atomic_write(local_path, lambda handle: torch.save(checkpoint, handle))
+        except (OSError, RuntimeError) as err:
+            if not _out_of_space(err):
+                raise
+            needed, free = tensor_bytes(checkpoint), shutil.disk_usage(Path(local_path).parent).free
+            raise CheckpointError(
+                f"cannot write {local_path}: no space left on its device; the checkpoint needs "
+                f"about {needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free. The previous "
+                "checkpoint stays; free some space and resume with resume=true"
+            ) from err
 
     def load_checkpoint(
         self,
@@ -64,9 +88,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         map_location: Callable[..., Any] | None = lambda storage, loc: storage,
         weights_only: bool | None = None,
     ) -> dict[str, Any]:
-        return super().load_checkpoint(
+        checkpoint = super().load_checkpoint(
             path, map_location, weights_only=True if weights_only is None else weights_only
         )
+        verify_digest(path, checkpoint)
+        return checkpoint
+
+
+def _out_of_space(error: BaseException) -> bool:
+    """Whether ``error`` or an error it was raised from is ``ENOSPC`` (torch's writer wraps the
+    ``OSError`` of the file in a ``RuntimeError``)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def rng_states() -> dict[str, Any]:
@@ -135,6 +171,8 @@ class ResumeCheckpoint(Checkpoint):
         self.every_n_train_steps = every_n_train_steps
         self.keep_previous = keep_previous
         self._saved_step = -1
+        self._written_step = -1  # the step of this process's newest write
+        self._rewrite_step = -1  # written before validation; written again after it
         self._rng_before_next_step: Mapping[str, Any] | None = None
         # state_dict() gets no trainer argument, but needs to know where in the epoch it is.
         self._trainer: pl.Trainer | None = None
@@ -173,7 +211,7 @@ class ResumeCheckpoint(Checkpoint):
             self.save(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._due(trainer) or _last_epoch(trainer):
+        if self._due(trainer) or _last_epoch(trainer) or self._rewrite_step == trainer.global_step:
             self.save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -195,17 +233,40 @@ class ResumeCheckpoint(Checkpoint):
             return
         self.save(trainer)
         log.warning(
-            "Stopped at step %d by %s; %s holds that step. Resume with resume=true "
-            "hydra.run.dir=<this run's directory>, or ckpt_path=%s.",
-            trainer.global_step,
-            reason,
-            self.last_path,
-            self.last_path,
+            "Stopped at step %d by %s; %s", trainer.global_step, reason, self._held(trainer)
         )
 
+    def _held(self, trainer: pl.Trainer) -> str:
+        """What holds the step at which training stopped, and how to go on from it."""
+        step = trainer.global_step
+        if step == self._written_step:
+            return (
+                f"{self.last_path} holds that step. Resume with resume=true hydra.run.dir=<this "
+                f"run's directory>, or ckpt_path={self.last_path}."
+            )
+        if step == 0:
+            return (
+                "no training step had finished, so no checkpoint was written. Start the run "
+                "again once the data is fixed (there is nothing to resume)."
+            )
+        if step == self._saved_step:
+            return "no new checkpoint: the checkpoint this run resumed from holds that step."
+        return f"no checkpoint holds that step (see the warning above); {self.last_path} is older."
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A data error of the validation split then costs no training step. The save at the
+        # epoch end, after validation, writes this step again with the validation's results.
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            self.save(trainer)
+            self._rewrite_step = trainer.global_step
+
     def save(self, trainer: pl.Trainer) -> None:
-        """Write ``last.ckpt`` (once per global step), keeping the previous one."""
-        if trainer.global_step in (0, self._saved_step) or trainer.sanity_checking:
+        """Write ``last.ckpt`` (once per global step, again after validation), keeping the
+        previous one."""
+        step = trainer.global_step
+        if step == 0 or trainer.sanity_checking:
+            return
+        if step == self._saved_step and step != self._rewrite_step:
             return
         if not _weights_are_finite(trainer.lightning_module):
             log.warning(
@@ -215,13 +276,16 @@ class ResumeCheckpoint(Checkpoint):
                 trainer.global_step,
             )
             return
-        if trainer.is_global_zero and self.keep_previous and self.last_path.is_file():
+        # A rewrite of the same step (after validation) keeps the older previous checkpoint.
+        rotate = self.keep_previous and step != self._written_step
+        if trainer.is_global_zero and rotate and self.last_path.is_file():
             if _sound(self.last_path):
                 keep_copy(self.last_path, self.dirpath / PREVIOUS_CHECKPOINT)
             else:  # never let a torn last.ckpt replace the good previous one
                 log.warning("Replacing %s, which is not a valid checkpoint", self.last_path)
         trainer.save_checkpoint(self.last_path)
-        self._saved_step = trainer.global_step
+        self._saved_step = self._written_step = step
+        self._rewrite_step = -1
 
     def _due(self, trainer: pl.Trainer) -> bool:
         return trainer.global_step - self._saved_step >= self.every_n_train_steps
@@ -257,8 +321,12 @@ def keep_copy(source: Path, target: Path) -> None:
 
 
 def _sound(path: Path) -> bool:
-    """Whether ``path`` is a whole ``torch.save`` archive (its zip directory, at the end, reads)."""
-    return path.is_file() and zipfile.is_zipfile(path)
+    """Whether ``path`` is a whole checkpoint whose tensors match their stored digest."""
+    try:
+        load_checkpoint(path)
+    except CheckpointError:
+        return False
+    return True
 
 
 def _last_epoch(trainer: pl.Trainer) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 #: The checkpoint a run resumes from, in ``<run dir>/checkpoints/``, and the one it replaced.
 LAST_CHECKPOINT = "last.ckpt"
 PREVIOUS_CHECKPOINT = "last.prev.ckpt"
+#: Key of the SHA-256 of every tensor of a checkpoint, stored when it is written.
+DIGEST_KEY = "tensors_sha256"
 
 
 def best_checkpoint(trainer: pl.Trainer) -> str:
@@ -35,7 +38,8 @@ def best_checkpoint(trainer: pl.Trainer) -> str:
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable, or does not fit the model."""
+    """A checkpoint is missing, unreadable, damaged, cannot be written, or does not fit the
+    model."""
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -58,7 +62,47 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint {path}: {err}") from err
     if not isinstance(checkpoint, Mapping) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} holds no 'state_dict': not a Lightning checkpoint")
+    verify_digest(path, checkpoint)
     return dict(checkpoint)
+
+
+def tensors_digest(checkpoint: Mapping[str, Any]) -> str:
+    """Hex SHA-256 over every tensor of a checkpoint (weights, optimizer moments, RNG states),
+    with its place, dtype and shape; the stored digest itself is left out."""
+    digest = hashlib.sha256()
+    for place, tensor in _tensors({k: v for k, v in checkpoint.items() if k != DIGEST_KEY}):
+        digest.update(f"{place}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().data if flat.numel() else b"")
+    return digest.hexdigest()
+
+
+def tensor_bytes(checkpoint: Mapping[str, Any]) -> int:
+    """The bytes of every tensor of a checkpoint: about the size of its file."""
+    return sum(tensor.nbytes for _, tensor in _tensors(checkpoint))
+
+
+def _tensors(node: Any, place: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """``(place, tensor)`` of every tensor in nested dicts, lists and tuples, in stored order."""
+    if isinstance(node, torch.Tensor):
+        yield place, node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _tensors(value, f"{place}/{key}")
+    elif isinstance(node, list | tuple):
+        for index, value in enumerate(node):
+            yield from _tensors(value, f"{place}/{index}")
+
+
+def verify_digest(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
+    """Raise :class:`CheckpointError` naming ``path`` when its tensors no longer match the
+    digest stored when it was written (checkpoints without one, from before, pass)."""
+    stored = checkpoint.get(DIGEST_KEY)
+    if stored is not None and stored != tensors_digest(checkpoint):
+        raise CheckpointError(
+            f"{path} is damaged: its weights and states no longer match the SHA-256 stored when "
+            "it was written (changed on disk since)"
+        )
 
 
 def check_state_dict(

@@ -39,6 +39,15 @@ def override_hints(overrides: Sequence[str], config_name: str) -> list[str]:
             continue
         if key in keys or key in groups:
             continue
+        group = difflib.get_close_matches(key, groups, n=1, cutoff=0.8)
+        if group:
+            value = override.split("=", 1)[1]
+            hints.append(
+                f"hint: '{key}' is not a key of the {config_name} config; did you mean the "
+                f"config group {group[0]} ({group[0]}={value})? +{key}=... would add an unused "
+                "key and run without it"
+            )
+            continue
         close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
         suggestion = f"did you mean {' or '.join(close)}? " if close else ""
         hints.append(

@@ -10,16 +10,28 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, open_dict
+from pytorch_lightning.callbacks import DeviceStatsMonitor, LearningRateMonitor
 from pytorch_lightning.loggers import Logger
 
 log = logging.getLogger(__name__)
 
 
-def instantiate_callbacks(cfg: DictConfig | None) -> list[pl.Callback]:
-    """One callback per ``_target_`` entry of the ``callbacks`` group (empty when ``None``)."""
+#: Callbacks that only report to a logger: left out when there is none (``logger=none``).
+LOGGER_CALLBACKS: tuple[type[pl.Callback], ...] = (LearningRateMonitor, DeviceStatsMonitor)
+
+
+def instantiate_callbacks(cfg: DictConfig | None, has_logger: bool = True) -> list[pl.Callback]:
+    """One callback per ``_target_`` entry of the ``callbacks`` group (empty when ``None``);
+    without a logger, the :data:`LOGGER_CALLBACKS` among them are left out."""
     if not cfg:
         return []
-    return [hydra.utils.instantiate(entry) for entry in cfg.values() if entry is not None]
+    callbacks = [hydra.utils.instantiate(entry) for entry in cfg.values() if entry is not None]
+    if has_logger:
+        return callbacks
+    for callback in callbacks:
+        if isinstance(callback, LOGGER_CALLBACKS):
+            log.info("No logger: leaving out %s, which reports to one", type(callback).__name__)
+    return [c for c in callbacks if not isinstance(c, LOGGER_CALLBACKS)]
 
 
 def wandb_logged_in() -> bool:

@@ -17,6 +17,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     sibling temporary file guarantees.
     """
     path = Path(path)
+    blocking = next((p for p in reversed(path.parents) if p.is_file()), None)
+    if blocking is not None:
+        raise NotADirectoryError(f"cannot write {path}: {blocking} is a file, not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

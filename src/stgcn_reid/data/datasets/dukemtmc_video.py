@@ -13,8 +13,10 @@ query never retrieves itself. Published split: 702 train ids / 2,196 tracklets; 
 
 Files that are not images (``.DS_Store``, ``Thumbs.db``, notes) are skipped with a warning
 rather than failing, since they are harmless leftovers of copying the data around; an image
-whose name does not follow the pattern, an empty tracklet folder or a tracklet spanning two
-cameras is an error naming the path. The tree is listed with ``os.scandir`` (no stat calls).
+whose name does not follow the pattern or names another identity than its folder, an empty
+tracklet folder or a tracklet spanning two cameras is an error naming the path. Which files are
+frames: :mod:`stgcn_reid.data.datasets.images`. The tree is listed with ``os.scandir`` (no stat
+calls).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import warnings
 from pathlib import Path
 
 from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.images import is_frame, not_a_frame
 
 SPLITS = ("train", "query", "gallery")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FRAME_NAME = re.compile(r"^(\d+)_?C(\d+)_?F(\d+)_?X(\d+)\.\w+$", re.IGNORECASE)
 
 
@@ -75,18 +77,24 @@ def _subdirs(folder: Path) -> list[Path]:
 
 
 def _tracklet(folder: Path, pid: int) -> Tracklet:
-    """The frames of one tracklet folder in frame-number order, with their camera."""
+    """The frames of one tracklet folder in frame-number order, with their camera (every frame
+    name must carry the identity ``pid`` of its folder)."""
     frames: list[tuple[int, str]] = []
     cameras: set[int] = set()
     with os.scandir(folder) as entries:
         for entry in entries:
-            if not entry.name.lower().endswith(IMAGE_SUFFIXES) or not entry.is_file():
-                warnings.warn(f"ignoring {entry.path}: not an image file", stacklevel=2)
+            if not is_frame(entry):
+                warnings.warn(not_a_frame(entry.path), stacklevel=2)
                 continue
             match = FRAME_NAME.match(entry.name)
             if match is None:
                 raise DatasetError(
                     f"{entry.path}: frame name does not match <pid>_C<cam>_F<frame>_X<n>.jpg"
+                )
+            if int(match[1]) != pid:
+                raise DatasetError(
+                    f"{entry.path}: a frame of identity {int(match[1])} inside the folder of "
+                    f"identity {pid} ({folder.parent.name}); move it to its identity's folder"
                 )
             cameras.add(int(match[2]))
             frames.append((int(match[3]), entry.path))

@@ -17,7 +17,8 @@ tracklets; gallery 9,330 tracklets (query and junk removed, torchreid protocol) 
 ``official_gallery=True`` (every non-junk test tracklet including the queries, as the official
 MARS evaluation kit). Distractors (pid 0) stay in the gallery as negatives.
 
-Only metadata is read: frames are neither opened nor stat'ed, so indexing the 1.19 M frame
+Only metadata is read: frames are neither opened nor stat'ed. Every frame name's identity and
+camera prefix is checked against its tracklet row; indexing the 1.19 M frame
 names takes about a second.
 """
 
@@ -110,27 +111,44 @@ def _tracklets(root: Path, split: str, table: np.ndarray) -> list[Tracklet]:
             f"{names_file}: {len(names)} frame names, but tracks_{split}_info.mat refers to "
             f"row {table[:, 1].max()}; the name list and the .mat file do not match"
         )
+    _check_names(names, table, names_file)
     prefix = f"{root / f'bbox_{split}'}/"
     paths = [f"{prefix}{name[:4]}/{name}" for name in names]
-    tracklets = []
-    for row, (start, end, pid, camera) in enumerate(table.tolist()):
-        _check_names(names, start, end, pid, camera, names_file, row)
-        tracklets.append(Tracklet(tuple(paths[start - 1 : end]), pid, camera - 1))
-    return tracklets
+    return [
+        Tracklet(tuple(paths[start - 1 : end]), pid, camera - 1)
+        for start, end, pid, camera in table.tolist()
+    ]
 
 
-def _check_names(
-    names: list[str], start: int, end: int, pid: int, camera: int, names_file: Path, row: int
-) -> None:
-    """Fail when the first or last frame name disagrees with the table row's pid and camera.
+def _check_names(names: list[str], table: np.ndarray, names_file: Path) -> None:
+    """Fail at the first frame name whose identity and camera prefix (``0065C1``) differs from
+    its tracklet row's.
 
-    Checking only the two ends of each tracklet catches a name list out of step with the .mat
-    file at a fraction of the cost of parsing every name.
+    One vectorised comparison over every name of every row (about 0.5 s for the 1.19 M names of
+    MARS): the first 6 characters of each name against its row's expected prefix.
     """
-    expected = ("00-1" if pid == JUNK_PID else f"{pid:04d}") + f"C{camera}"
-    for name in (names[start - 1], names[end - 1]):
-        if not name.startswith(expected):
-            raise DatasetError(
-                f"{names_file}: frame {name!r} does not start with {expected!r} as row "
-                f"{row + 1} of the tracks info table (pid {pid}, camera {camera}) requires"
-            )
+    starts, ends = table[:, 0] - 1, table[:, 1]
+    lengths = ends - starts
+    rows = np.repeat(np.arange(len(table)), lengths)
+    positions = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    positions += np.repeat(starts, lengths)
+    expected = np.array(
+        [_prefix(pid, camera) for pid, camera in table[:, 2:].tolist()], dtype=f"U{PREFIX}"
+    )
+    found = np.array(names, dtype=f"U{PREFIX}")[positions]  # numpy truncates to the prefix
+    wrong = np.flatnonzero(found != expected[rows])
+    if wrong.size:
+        row, name = rows[wrong[0]], names[positions[wrong[0]]]
+        pid, camera = table[row, 2:].tolist()
+        raise DatasetError(
+            f"{names_file}: frame {name!r} does not start with {str(expected[row])!r} as row "
+            f"{row + 1} of the tracks info table (pid {pid}, camera {camera}) requires"
+        )
+
+
+#: Length of the identity and camera prefix of a MARS frame name (``0065C1``, ``00-1C3``).
+PREFIX = 6
+
+
+def _prefix(pid: int, camera: int) -> str:
+    return ("00-1" if pid == JUNK_PID else f"{pid:04d}") + f"C{camera}"

@@ -27,9 +27,12 @@ import multiprocessing
 import os
 import shutil
 import socket
+import sys
 import time
+import types
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -177,9 +180,30 @@ def _render_all(benchmark: Benchmark, folder: Path, workers: int | None) -> None
     # a multi-threaded process can deadlock the children.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with (
+        _main_module_hidden(),
+        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+    ):
         # list() re-raises the first worker exception here.
         list(pool.map(_write_chunk, *zip(*tasks, strict=True)))
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start worker processes that do not re-import the caller's ``__main__``.
+
+    forkserver and spawn workers re-run the main script (``init_main_from_path``) so that
+    objects defined there unpickle; a script without an ``if __name__ == "__main__":`` guard
+    then runs again in every worker and dies, and ``python -`` (stdin) cannot be re-read at
+    all. The tasks here name functions of this package only, so the workers need nothing of
+    ``__main__``: while they start, multiprocessing sees an empty one.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 @lru_cache(maxsize=32)
