@@ -44,11 +44,11 @@ class HeadRecipe:
     num_identities: int = 8
     num_instances: int = 4
     flip_prob: float = 0.5
-    epochs: int = 60
+    epochs: int = 30
     val_every: int = 5
     lr: float = 1e-3
     weight_decay: float = 5e-4
-    lr_step: int = 40
+    lr_step: int = 20
     margin: float = 0.3
 
 
@@ -91,19 +91,30 @@ def train_batches(
 
 @torch.inference_mode()
 def embed_tracklets(
-    model: STGCN, features: FrameFeatures, seq_len: int, rule: str = "strided"
+    model: STGCN, features: FrameFeatures, seq_len: int, rule: str = "strided", chunk: int = 512
 ) -> Tensor:
     """``[num_tracklets, D]`` test features: ``f_all`` of every clip of ``rule`` (every frame),
-    averaged with the clip weights of :func:`~stgcn_reid.data.temporal.eval_clips`."""
+    averaged with the clip weights of :func:`~stgcn_reid.data.temporal.eval_clips`. Clips of
+    many tracklets run in one forward pass (``chunk`` clips at a time)."""
     model.eval()
-    out = []
+    clips, weights, owner = [], [], []
     for i in range(len(features)):
-        start, n = int(features.offsets[i]), int(features.lengths[i])
-        clips, weights = eval_clips(n, seq_len, rule)
-        embedding = model.forward_maps(as_maps(features.rows[start + clips])).embedding
-        w = torch.as_tensor(weights, dtype=embedding.dtype)
-        out.append((w[:, None] * embedding).sum(0) / w.sum())
-    return torch.stack(out)
+        frames, w = eval_clips(int(features.lengths[i]), seq_len, rule)
+        clips.append(int(features.offsets[i]) + frames)
+        weights.append(w)
+        owner.append(np.full(len(w), i))
+    frames, w, owner = np.concatenate(clips), np.concatenate(weights), np.concatenate(owner)
+    embedding = torch.cat(
+        [
+            model.forward_maps(as_maps(features.rows[frames[start : start + chunk]])).embedding
+            for start in range(0, len(frames), chunk)
+        ]
+    )
+    weight = torch.as_tensor(w, dtype=embedding.dtype)[:, None]
+    index = torch.as_tensor(owner)
+    total = torch.zeros(len(features), embedding.shape[1]).index_add_(0, index, weight * embedding)
+    norm = torch.zeros(len(features), 1).index_add_(0, index, weight)
+    return total / norm
 
 
 def retrieval(model: STGCN, query: FrameFeatures, gallery: FrameFeatures, seq_len: int) -> dict:
