@@ -41,6 +41,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--variants", nargs="+", default=list(VARIANT_KEYS), metavar="VARIANT")
     parser.add_argument("--epochs", type=int, default=HeadRecipe.epochs)
+    parser.add_argument("--jobs", type=int, default=2, help="runs side by side (1 thread each)")
     parser.add_argument("--records", type=Path, default=Path("docs/results/frozen"))
     parser.add_argument("--out", type=Path, default=Path("docs/results-frozen.md"))
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report")
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     if not args.report_only:
-        run_study(setup, variants_by_key(args.variants), args.seeds, args.records)
+        run_study(setup, variants_by_key(args.variants), args.seeds, args.records, args.jobs)
     records = read_records(args.records)
     if not records:
         log.error("no run records in %s", args.records)
@@ -81,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"- sum of the run wall times: "
         f"{sum(r['wall_s'] for runs in records.values() for r in runs.values()) / 60:.1f} min "
         f"over {sum(len(runs) for runs in records.values())} runs; run records: `{args.records}`",
+        "- frozen features (weights, data and input size, by content hash): "
+        + ", ".join(sorted({f"`{r['features']}`" for v in records.values() for r in v.values()})),
         "- rebuild this page from the records: the same command with `--report-only`; finish "
         "missing runs: the same command again",
     ]

@@ -11,8 +11,10 @@ rebuilt from the records alone.
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from stgcn_reid.ablation.example import synthetic_occlusions
 from stgcn_reid.ablation.frozen.cache import FrameFeatures, cache_key, extract_split
@@ -74,7 +77,15 @@ def base_overrides(setup: StudySetup) -> list[str]:
     ]
 
 
-def load_splits(setup: StudySetup) -> dict[str, FrameFeatures]:
+@dataclass(frozen=True)
+class CachedSplits:
+    """Every split's features, and the cache key that names them (weights, data, input)."""
+
+    key: str
+    splits: Mapping[str, FrameFeatures]
+
+
+def load_splits(setup: StudySetup) -> CachedSplits:
     """Every split's cached features, extracted first where missing (resumable by split)."""
     cfg = compose_train(base_overrides(setup))
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -91,7 +102,7 @@ def load_splits(setup: StudySetup) -> dict[str, FrameFeatures]:
         "query": dataset.query,
         "gallery": dataset.gallery,
     }
-    return {
+    splits = {
         name: extract_split(
             backbone,
             tracklets[name],
@@ -103,6 +114,7 @@ def load_splits(setup: StudySetup) -> dict[str, FrameFeatures]:
         )
         for name in SPLITS
     }
+    return CachedSplits(key, splits)
 
 
 def build_heads(setup: StudySetup, variant: Variant, channels: int, num_classes: int) -> STGCN:
@@ -119,10 +131,9 @@ def record_path(records: Path, variant: str, seed: int) -> Path:
     return records / variant / f"seed{seed}.json"
 
 
-def run_one(
-    setup: StudySetup, splits: Mapping[str, FrameFeatures], variant: Variant, seed: int
-) -> dict[str, Any]:
+def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int) -> dict[str, Any]:
     """Train and test one variant's heads at one seed; the record that the report reads."""
+    splits = cached.splits
     torch.manual_seed(seed)
     started = time.perf_counter()
     channels = splits["train"].rows.shape[-1]
@@ -145,32 +156,52 @@ def run_one(
         "head_parameters": sum(p.numel() for p in model.parameters()),
         "wall_s": time.perf_counter() - started,
         "setup": {**asdict(setup), "weights": Path(setup.weights).name},
+        "features": cached.key,
     }
 
 
+#: The cached splits of a worker process (loaded once per worker by :func:`_init_worker`).
+_WORKER: dict[str, CachedSplits] = {}
+
+
+def _init_worker(setup: StudySetup) -> None:
+    # One thread per worker: the heads' small matrix products scale badly over threads, and
+    # two single-threaded runs side by side use both cores fully.
+    torch.set_num_threads(1)
+    _WORKER["cached"] = load_splits(setup)
+
+
+def _run_in_worker(setup: StudySetup, variant: Variant, seed: int) -> dict[str, Any]:
+    return run_one(setup, _WORKER["cached"], variant, seed)
+
+
 def run_study(
-    setup: StudySetup, variants: Sequence[Variant], seeds: Sequence[int], records: Path
+    setup: StudySetup,
+    variants: Sequence[Variant],
+    seeds: Sequence[int],
+    records: Path,
+    jobs: int = 1,
 ) -> list[Path]:
-    """Every missing (variant, seed) record; finished ones are kept (the study resumes)."""
+    """Every missing (variant, seed) record, ``jobs`` runs at a time in worker processes;
+    finished ones are kept (the study resumes)."""
     todo = [(v, s) for s in seeds for v in variants if not record_path(records, v.key, s).exists()]
     if not todo:
         return []
-    splits = load_splits(setup)
+    load_splits(setup)  # extract what is missing once, here, before the workers read it
     written = []
-    for number, (variant, seed) in enumerate(todo, 1):
-        record = run_one(setup, splits, variant, seed)
-        path = write_json(record_path(records, variant.key, seed), record)
-        log.info(
-            "[%d/%d] %s seed %d: test mAP %.2f (val-chosen epoch %d, %.0f s)",
-            number,
-            len(todo),
-            variant.key,
-            seed,
-            100 * record["test"]["mAP"],
-            record["chosen_epoch"],
-            record["wall_s"],
-        )
-        written.append(path)
+    with ProcessPoolExecutor(
+        jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(setup,)
+    ) as pool:
+        futures = [pool.submit(_run_in_worker, setup, v, s) for v, s in todo]
+        progress = tqdm(as_completed(futures), total=len(todo), desc="frozen heads", unit="run")
+        for future in progress:
+            record = future.result()
+            written.append(
+                write_json(record_path(records, record["variant"], record["seed"]), record)
+            )
+            progress.set_postfix_str(
+                f"{record['variant']} seed {record['seed']}: mAP {100 * record['test']['mAP']:.2f}"
+            )
     return written
 
 
