@@ -59,6 +59,10 @@ def build_module(cfg: DictConfig, num_classes: int) -> ReIDLitModule:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, then test the best checkpoint; return the metrics (``val/*`` and ``test/*``).
 
+    The splits to evaluate are checked from their metadata before the model is built
+    (:meth:`~stgcn_reid.data.datamodule.ReIDDataModule.check_evaluation`), so that a split
+    that cannot be evaluated fails before the first training step.
+
     A SIGTERM (cluster pre-emption) stops training after the current step, with
     ``checkpoints/last.ckpt`` at that step (:class:`~stgcn_reid.utils.checkpoint_io.
     ResumeCheckpoint`), and exits with status 143 (128 + SIGTERM) so that a scheduler does not
