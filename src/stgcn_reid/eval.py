@@ -77,7 +77,7 @@ def validation_options(split: str, trained_data: dict[str, Any]) -> dict[str, An
 def eval_dataset(chosen: DictConfig | None, trained: dict[str, Any]) -> dict[str, Any]:
     """The dataset options to evaluate on: a chosen dataset (``dataset=<name>``) as configured;
     else the checkpoint's, with the options given as ``+dataset.<key>=...`` replaced."""
-    options: dict[str, Any] = OmegaConf.to_container(chosen) if chosen else {}  # type: ignore[assignment]
+    options: dict[str, Any] = dict(chosen or {})
     return options if "name" in options else {**trained, **options}
 
 
