@@ -1,5 +1,9 @@
 """Evaluation entry point: ``python -m stgcn_reid.eval ckpt_path=... [dataset=...]``.
 
+The model, its input size and (by default) the dataset come from the checkpoint's run config,
+not from an ``experiment=``; ``+dataset.root=...`` moves the checkpoint's dataset, and
+``dataset=<name> dataset.root=...`` evaluates on another one.
+
 Rebuilds the trained model from the checkpoint (no training config needed), extracts features of
 the test split (or, with ``eval.split=val``, of the validation split the checkpoint's run was
 validated on) with ``data.test_sampling`` (every frame, strided clips by default), prints mAP /
@@ -70,13 +74,20 @@ def validation_options(split: str, trained_data: dict[str, Any]) -> dict[str, An
     return {"val_split": "none"}
 
 
+def eval_dataset(chosen: DictConfig | None, trained: dict[str, Any]) -> dict[str, Any]:
+    """The dataset options to evaluate on: a chosen dataset (``dataset=<name>``) as configured;
+    else the checkpoint's, with the options given as ``+dataset.<key>=...`` replaced."""
+    options: dict[str, Any] = dict(chosen or {})
+    return options if "name" in options else {**trained, **options}
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test the checkpoint's model on the configured (or its own) dataset; return the metrics."""
     pl.seed_everything(cfg.seed, workers=True)
     loaded = load_net(cfg.ckpt_path)
     trained_data = loaded.run_config["data"]
     geometry = {key: trained_data[key] for key in GEOMETRY_KEYS}
-    dataset = cfg.get("dataset") or loaded.run_config["dataset"]
+    dataset = eval_dataset(cfg.get("dataset"), loaded.run_config["dataset"])
     split = cfg.eval.split
     log.info("Model input from the checkpoint: %s; dataset: %s", geometry, dict(dataset))
     datamodule = hydra.utils.instantiate(
@@ -84,6 +95,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     datamodule.prepare_once()
     datamodule.setup("test")
+    datamodule.check_evaluation([split])
     loader = datamodule.eval_dataloader(split, cfg.data.test_sampling)
     module = ReIDLitModule(net=loaded.net, metric=hydra.utils.instantiate(cfg.metric))
     loggers = instantiate_loggers(cfg.get("logger"))

@@ -22,6 +22,7 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from stgcn_reid.data.datamodule import EvalSplit
 from stgcn_reid.data.datasets import VideoReIDDataset
 from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
 from stgcn_reid.lit_module import ReIDLitModule
@@ -58,6 +59,10 @@ def build_module(cfg: DictConfig, num_classes: int) -> ReIDLitModule:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Train, then test the best checkpoint; return the metrics (``val/*`` and ``test/*``).
 
+    The splits to evaluate are checked from their metadata before the model is built
+    (:meth:`~stgcn_reid.data.datamodule.ReIDDataModule.check_evaluation`), so that a split
+    that cannot be evaluated fails before the first training step.
+
     A SIGTERM (cluster pre-emption) stops training after the current step, with
     ``checkpoints/last.ckpt`` at that step (:class:`~stgcn_reid.utils.checkpoint_io.
     ResumeCheckpoint`), and exits with status 143 (128 + SIGTERM) so that a scheduler does not
@@ -68,6 +73,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_once()
     datamodule.setup("fit")
+    datamodule.check_evaluation(evaluated_splits(cfg, datamodule.has_validation))
     module = build_module(cfg, datamodule.num_classes)
     loggers = instantiate_loggers(cfg.get("logger"))
     # Without a validation split no validation runs (it would otherwise need the test split).
@@ -111,6 +117,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     finally:
         finish_loggers(loggers)
     return metrics
+
+
+def evaluated_splits(cfg: DictConfig, has_validation: bool) -> list[EvalSplit]:
+    """The splits that this run evaluates: validation (if any) and test (``cfg.test``)."""
+    return [split for split, used in (("val", has_validation), ("test", cfg.test)) if used]
 
 
 def check_trainer(trainer: DictConfig) -> None:

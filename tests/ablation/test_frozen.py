@@ -68,7 +68,7 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
         "--weights",
         str(weights),
         "--dataset",
-        "synthetic",
+        "synthetic_smoke",  # experiment=smoke's set (dataset=synthetic would replace it)
         "--seeds",
         "0",
         "1",

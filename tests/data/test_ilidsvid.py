@@ -173,3 +173,17 @@ def test_the_split_is_the_same_as_reading_ls_set_by_hand(release: Path) -> None:
     dataset = build_dataset("ilidsvid", release, split_id=7)
     train_folders = sorted({Path(t.frames[0]).parent.name for t in dataset.train})
     assert train_folders == sorted(folders[int(i) - 1] for i in ls_set[7, 150:])
+
+
+def test_frames_follow_the_one_frame_rule(tmp_path: Path) -> None:
+    """A non-image file is skipped with the shared warning; a broken link is named as one."""
+    root = make_ilidsvid_tree(tmp_path, persons=(1, 2), ls_set=ilids_ls_set(2))
+    folder = root / "i-LIDS-VID/sequences/cam1/person002"
+    (folder / "Thumbs.db").write_bytes(b"")
+    with pytest.warns(UserWarning, match=r"Thumbs\.db: not an image file \(frames are \.bmp"):
+        build_dataset("ilidsvid", root, strict=False)
+    (folder / "Thumbs.db").unlink()
+    link = folder / "cam1_person002_09999.png"
+    link.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(DatasetError, match=r"cam1_person002_09999\.png: broken symbolic link"):
+        build_dataset("ilidsvid", root, strict=False)

@@ -125,3 +125,17 @@ def test_registry_aliases(tmp_path: Path) -> None:
     by_alias = build_dataset("LS-VID", root, strict=False)
     assert by_alias.name == "lsvid"
     assert by_alias.statistics() == build_dataset("lsvid", root, strict=False).statistics()
+
+
+def test_frames_follow_the_one_frame_rule(tmp_path: Path) -> None:
+    """Any image suffix of the shared rule is a frame; a broken link is named as one."""
+    root = small_tree(tmp_path)
+    first = build_dataset("lsvid", root, strict=False).train[0].frames[0]
+    folder, name = first.rsplit("/", 1)
+    prefix = name.rsplit("_", 1)[0]
+    Path(first).rename(f"{folder}/{prefix}_1.bmp")
+    assert build_dataset("lsvid", root, strict=False).train[0].frames[0].endswith("_1.bmp")
+    link = Path(folder) / f"{prefix}_2.jpg"
+    link.symlink_to(tmp_path / "gone.jpg")
+    with pytest.raises(DatasetError, match=rf"{prefix}_2\.jpg: broken symbolic link"):
+        build_dataset("lsvid", root, strict=False)

@@ -45,14 +45,16 @@ def train(
     log_dir = tmp_path_factory.mktemp("logs")
 
     def run(*overrides: str) -> RunResult:
+        # Hydra's flags (-m) must come before the overrides.
         command = [
             sys.executable,
             "-m",
             "stgcn_reid.train",
+            *(o for o in overrides if o.startswith("-")),
             *SMALL,
             f"paths.data_dir={smoke_data_dir}",
             f"paths.log_dir={log_dir}",
-            *overrides,
+            *(o for o in overrides if not o.startswith("-")),
         ]
         return subprocess.run(
             command, capture_output=True, text=True, env=train_env, timeout=600, check=False

@@ -60,12 +60,20 @@ class Tiny(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
+class FailingValidation(Tiny):
+    """Validation fails like an unreadable frame of the validation split."""
+
+    def validation_step(self, batch: Tensor, batch_idx: int) -> None:
+        raise DatasetError("val0001.jpg: unreadable frame")
+
+
 def fit(
     dirpath: Path,
     data: Dataset[Tensor],
     every_n_train_steps: int = 0,
     module: Tiny | None = None,
     ckpt_path: Path | None = None,
+    val_data: Dataset[Tensor] | None = None,
 ) -> pl.Trainer:
     trainer = pl.Trainer(
         max_epochs=1,
@@ -73,11 +81,13 @@ def fit(
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        num_sanity_val_steps=0,
         default_root_dir=dirpath,
         plugins=[AtomicCheckpointIO()],
         callbacks=[ResumeCheckpoint(dirpath, every_n_train_steps=every_n_train_steps)],
     )
-    trainer.fit(module or Tiny(), DataLoader(data, batch_size=1), ckpt_path=ckpt_path)
+    val_loader = DataLoader(val_data, batch_size=1) if val_data is not None else None
+    trainer.fit(module or Tiny(), DataLoader(data, batch_size=1), val_loader, ckpt_path=ckpt_path)
     return trainer
 
 
@@ -101,6 +111,13 @@ def test_unreadable_batch_stops_training_with_the_step_before_saved(
         fit(tmp_path, Points(6, broken=3))
     assert step(tmp_path / "last.ckpt") == 3
     assert "Stopped at step 3 by unreadable data" in caplog.text
+
+
+def test_a_failing_validation_leaves_last_checkpoint_at_its_step(tmp_path: Path) -> None:
+    # Without periodic checkpoints the epoch's only save would come after validation.
+    with pytest.raises(DatasetError, match=r"val0001\.jpg"):
+        fit(tmp_path, Points(3), module=FailingValidation(), val_data=Points(1))
+    assert step(tmp_path / "last.ckpt") == 3
 
 
 def test_non_finite_weights_never_replace_a_good_checkpoint(

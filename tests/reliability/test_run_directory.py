@@ -64,3 +64,29 @@ def test_overwrite_moves_the_old_run_aside(train: Train, tmp_path: Path) -> None
     assert {name: (aside / name).read_bytes() for name in files} == files
     assert (run_dir / "checkpoints" / "last.ckpt").read_bytes() != files["checkpoints/last.ckpt"]
     assert "overwrite=true" in (run_dir / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_a_second_sweep_in_a_directory_in_use_fails_at_once(train: Train, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    with lock_run_directory(sweep_dir):  # this test process stands for the running sweep
+        result = train("-m", f"hydra.sweep.dir={sweep_dir}", "seed=0,1", *ONE_STEP)
+    assert result.returncode == 1
+    holder = f"pid {os.getpid()} on host {socket.gethostname()}"
+    assert f"error: {sweep_dir} is in use by another training process ({holder})" in result.stderr
+    assert sorted(p.name for p in sweep_dir.iterdir()) == [".lock"]  # no job started
+
+
+def test_a_new_sweep_in_a_finished_sweep_directory_is_refused(train: Train, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    files = finished_run(sweep_dir / "0")
+    (sweep_dir / "multirun.yaml").write_text("hydra: {}\n")
+    result = train("-m", f"hydra.sweep.dir={sweep_dir}", "seed=0,1", *ONE_STEP)
+    assert result.returncode == 1
+    assert (
+        f"error: {sweep_dir} holds a sweep already (multirun.yaml, 0); continue it with "
+        "resume=true, start in a new directory (another hydra.sweep.dir), or set overwrite=true "
+        "to move the old sweep aside"
+    ) in result.stderr
+    assert {name: (sweep_dir / "0" / name).read_bytes() for name in files} == files
+    assert (sweep_dir / "multirun.yaml").read_text() == "hydra: {}\n"
+    assert not (sweep_dir / "1").exists()

@@ -12,7 +12,9 @@ import torch
 pytestmark = pytest.mark.slow
 
 
-def test_train_then_eval_reproduces_the_test_metrics(run_module, tmp_path: Path) -> None:
+def test_train_then_eval_reproduces_the_test_metrics(
+    run_module, smoke_data_dir: Path, tmp_path: Path
+) -> None:
     run_dir = tmp_path / "run"
     run_module("stgcn_reid.train", f"hydra.run.dir={run_dir}", "logger=wandb")
 
@@ -30,13 +32,17 @@ def test_train_then_eval_reproduces_the_test_metrics(run_module, tmp_path: Path)
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
 
     eval_dir = tmp_path / "eval"
-    run_module(
+    moved = tmp_path / "moved-data"  # +dataset.root= moves the checkpoint's dataset
+    moved.symlink_to(smoke_data_dir)
+    result = run_module(
         "stgcn_reid.eval",
         f"ckpt_path={best[0]}",
         f"hydra.run.dir={eval_dir}",
+        f"+dataset.root={moved}",
         "eval.save_features=true",
         smoke=False,
     )
+    assert f"'root': '{moved}'" in result.stdout
     evaluated = json.loads((eval_dir / "metrics.json").read_text())
     assert evaluated["test/mAP"] == pytest.approx(metrics["test/mAP"], abs=1e-6)
     assert evaluated["test/rank1"] == pytest.approx(metrics["test/rank1"], abs=1e-6)

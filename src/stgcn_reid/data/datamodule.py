@@ -14,7 +14,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from stgcn_reid.data.clips import Sampling, TestClips, TrainClips
 from stgcn_reid.data.datasets import DatasetError, Tracklet, VideoReIDDataset, build_dataset
+from stgcn_reid.data.datasets.checks import check_evaluation_split
 from stgcn_reid.data.datasets.validation import hold_out_validation
 from stgcn_reid.data.samplers import EpochMode, PKBatchSampler, ShardSampler
 from stgcn_reid.data.transforms import build_test_transform, build_train_transform
@@ -313,16 +314,26 @@ class ReIDDataModule(pl.LightningDataModule):
     @property
     def val_tracklets(self) -> EvalTracklets:
         """The distinct validation query and gallery tracklets that val batches index."""
+        if self._val_tracklets is None:
+            self._val_tracklets = EvalTracklets.merge(*self.query_and_gallery("val"))
+        return self._val_tracklets
+
+    def query_and_gallery(self, split: EvalSplit) -> tuple[list[Tracklet], list[Tracklet]]:
+        """The query and gallery tracklets of the validation or test split."""
+        if split == "test":
+            return self.dataset.query, self.dataset.gallery
         if not self.has_validation:
             raise RuntimeError(
                 f"{self.dataset.name} has no validation split (data.val_split="
                 f"{self.hparams.val_split}); run the Trainer with limit_val_batches=0"
             )
-        if self._val_tracklets is None:
-            self._val_tracklets = EvalTracklets.merge(
-                self.dataset.val_query, self.dataset.val_gallery
-            )
-        return self._val_tracklets
+        return self.dataset.val_query, self.dataset.val_gallery
+
+    def check_evaluation(self, splits: Sequence[EvalSplit]) -> None:
+        """Check from the metadata, before any training step, that ``splits`` can be evaluated
+        (:func:`~stgcn_reid.data.datasets.checks.check_evaluation_split`)."""
+        for split in splits:
+            check_evaluation_split(f"{self.dataset.name} {split}", *self.query_and_gallery(split))
 
     @property
     def test_tracklets(self) -> EvalTracklets:

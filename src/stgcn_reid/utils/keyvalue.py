@@ -41,15 +41,31 @@ class UsageError(ValueError):
 
 def parse_key_values(schema: type[Config], argv: Sequence[str]) -> Config:
     """An instance of the dataclass ``schema`` from ``key=value`` strings (typed, checked)."""
-    loose = [arg for arg in argv if "=" not in arg]
+    loose = [
+        (previous, arg) for previous, arg in zip(["", *argv], argv, strict=False) if "=" not in arg
+    ]
     if loose:
-        raise UsageError(f"arguments must be key=value, got {loose}; valid keys: {_keys(schema)}")
+        raise UsageError(
+            f"arguments must be key=value, got {[arg for _, arg in loose]}"
+            f"{quoting_hint(*loose[0])}; valid keys: {_keys(schema)}"
+        )
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(list(argv)))
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as err:
         # The first line names the key; the rest is OmegaConf's object-type trailer.
         raise UsageError(f"{str(err).splitlines()[0]}; valid keys: {_keys(schema)}") from err
+
+
+def quoting_hint(previous: str, word: str) -> str:
+    """``"; ..."`` saying that ``word`` may be the rest of ``previous``'s value, cut at a space
+    by the shell; ``""`` when ``previous`` is not a ``key=value`` argument."""
+    if "=" not in previous or previous.startswith("-"):
+        return ""
+    return (
+        f"; if '{word}' is the rest of the value before it, that value has a space and must be "
+        f"quoted: '{previous} {word}'"
+    )
 
 
 def run_cli(

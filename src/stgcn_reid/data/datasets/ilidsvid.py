@@ -39,13 +39,13 @@ import scipy.io
 from scipy.io.matlab import MatReadError
 
 from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.images import is_frame, not_a_frame
 
 NUM_PERSONS = 300
 NUM_TRIALS = 10
 CAMERAS = ("cam1", "cam2")
 PERSON_DIR = re.compile(r"^person(\d+)$")
 FRAME_NAME = re.compile(r"^cam([12])_person(\d+)_(\d+)\.png$", re.IGNORECASE)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLIT_FILE = Path("train-test people splits") / "train_test_splits_ilidsvid.mat"
 
 
@@ -162,15 +162,15 @@ def ordered_frames(
     """The image frames of one sequence folder, in frame-number order.
 
     ``pattern``'s last group is the frame number; its other groups, as integers, must equal
-    ``expected`` (the camera and person the folder stands for). Files that are not images are
-    skipped with a warning; an image named otherwise, a repeated frame number or an empty folder
-    is an error naming the path.
+    ``expected`` (the camera and person the folder stands for). Files that are not images
+    (:mod:`stgcn_reid.data.datasets.images`) are skipped with a warning; an image named
+    otherwise, a repeated frame number or an empty folder is an error naming the path.
     """
     frames: dict[int, str] = {}
     with os.scandir(folder) as entries:
         for entry in entries:
-            if not entry.name.lower().endswith(IMAGE_SUFFIXES) or not entry.is_file():
-                warnings.warn(f"ignoring {entry.path}: not an image file", stacklevel=3)
+            if not is_frame(entry):
+                warnings.warn(not_a_frame(entry.path), stacklevel=3)
                 continue
             match = pattern.match(entry.name)
             if match is None or tuple(str(int(g)) for g in match.groups()[:-1]) != expected:

@@ -41,12 +41,12 @@ import scipy.io
 from scipy.io.matlab import MatReadError
 
 from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.images import is_frame
 
 NUM_TRAIN = 2831
 NUM_TEST = 11333
 NUM_QUERY = 3504
 NUM_CAMERAS = 15
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 Entry = tuple[str, int]  # (tracklet path prefix relative to root, pid)
 
@@ -204,8 +204,7 @@ def _folder_frames(folder: str, prefixes: set[str]) -> dict[str, list[tuple[int,
         return frames
     with os.scandir(folder) as entries:
         for entry in entries:
-            stem, _, suffix = entry.name.rpartition(".")
-            prefix, _sep, number = stem.rpartition("_")
-            if prefix in prefixes and number.isdigit() and f".{suffix.lower()}" in IMAGE_SUFFIXES:
+            prefix, _sep, number = entry.name.rpartition(".")[0].rpartition("_")
+            if prefix in prefixes and number.isdigit() and is_frame(entry):
                 frames[prefix].append((int(number), entry.path))
     return frames
