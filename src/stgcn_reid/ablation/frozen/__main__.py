@@ -44,6 +44,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (1 thread each)")
     parser.add_argument("--records", type=Path, default=Path("docs/results/frozen"))
     parser.add_argument("--out", type=Path, default=Path("docs/results-frozen.md"))
+    parser.add_argument(
+        "--findings",
+        type=Path,
+        default=Path("docs/results-frozen-findings.md"),
+        help="hand-written findings put at the top of the report (if the file exists)",
+    )
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report")
     parser.add_argument(
         "overrides", nargs="*", help="extra training-config overrides (key=value), e.g. paths"
@@ -87,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "- rebuild this page from the records: the same command with `--report-only`; finish "
         "missing runs: the same command again",
     ]
-    text = render(records, occluded_queries(setup), pretraining_record(weights), how, asdict(setup))
+    findings = args.findings.read_text().strip() if args.findings.is_file() else ""
+    text = render(
+        records, occluded_queries(setup), pretraining_record(weights), how, asdict(setup), findings
+    )
     log.info("wrote %s", write_report(text, args.out))
     return 0
 

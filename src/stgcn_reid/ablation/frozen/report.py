@@ -146,8 +146,9 @@ def render(
     pretraining: Mapping[str, Any],
     how: Sequence[str],
     setup: Mapping[str, Any],
+    findings: str = "",
 ) -> str:
-    """The whole page."""
+    """The whole page; ``findings`` (written by hand after reading the tables) goes first."""
     keys = [v.key for v in VARIANTS if v.key in records]
     recipe = setup["recipe"]
     lines = [
@@ -171,6 +172,18 @@ def render(
         "Δ: paired by seed (a seed fixes the batches and clips), mean with its two-sided 95 % "
         'Student-t interval; "better" / "worse" only when the interval excludes 0.',
         "",
+        *(
+            [
+                "## Findings",
+                "",
+                "*Written by hand after reading the tables below.*",
+                "",
+                findings,
+                "",
+            ]
+            if findings
+            else []
+        ),
         "## Every variant against the baseline",
         "",
         *table(
