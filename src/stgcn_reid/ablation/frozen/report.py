@@ -186,6 +186,10 @@ def render(
         ),
         "## Every variant against the baseline",
         "",
+        "Here the baseline's feature is the frozen backbone's global average, untouched by the "
+        "benchmark, while every other row trains layers on the benchmark: Δ vs baseline "
+        "measures what trained heads add, not what the graphs add (the twin table does that).",
+        "",
         *table(
             (
                 "Method",
@@ -226,7 +230,7 @@ def render(
         "",
         "Validation mAP (mean over seeds) at the last three validations.",
         "",
-        *table(("Method", "", "", ""), curve_rows(records, keys)),
+        *table(("Method", "third-last", "second-last", "last"), curve_rows(records, keys)),
         "",
         "## How it was made",
         "",
