@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from stgcn_reid.ablation.runner import Run, read_record
 from stgcn_reid.ablation.study import DEFAULT_TEST_SAMPLING, ENSEMBLE_MEMBERS
-from stgcn_reid.evaluation import compute_distance, evaluate_rank
+from stgcn_reid.evaluation import cmc_at, compute_distance, evaluate_rank
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def distance_scores(
     """Test scores of a distance matrix over the query and gallery of ``labels``."""
     result = rank_distances(distmat, labels, protocol, max_rank)
     cmc = np.asarray(result["cmc"])
-    return Scores(float(result["mAP"]), float(cmc[0]), float(cmc[min(5, len(cmc)) - 1]), cmc)
+    return Scores(float(result["mAP"]), cmc_at(cmc, 1), cmc_at(cmc, 5), cmc)
 
 
 def run_metric_options(run_dir: Path) -> dict[str, Any]:
