@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from stgcn_reid.ablation.frozen.heads import HeadRecipe
-from stgcn_reid.ablation.frozen.report import read_records, render
+from stgcn_reid.ablation.frozen.report import num_queries, read_records, render
 from stgcn_reid.ablation.frozen.study import (
     StudySetup,
     occluded_queries,
@@ -95,7 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     findings = args.findings.read_text().strip() if args.findings.is_file() else ""
     text = render(
-        records, occluded_queries(setup), pretraining_record(weights), how, asdict(setup), findings
+        records,
+        occluded_queries(setup, num_queries(records)),
+        pretraining_record(weights),
+        how,
+        asdict(setup),
+        findings,
     )
     log.info("wrote %s", write_report(text, args.out))
     return 0

@@ -26,6 +26,11 @@ def read_records(folder: Path) -> Records:
     return records
 
 
+def num_queries(records: Records) -> int:
+    """Test queries per run (the length of every record's per-query AP)."""
+    return len(next(iter(next(iter(records.values())).values()))["test"]["all_AP"])
+
+
 def scores(records: Records, key: str, score: str = "mAP") -> dict[int, float]:
     """``{seed: test score}`` of a variant."""
     return {seed: float(r["test"][score]) for seed, r in records.get(key, {}).items()}

@@ -26,11 +26,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stgcn_reid.ablation.example import synthetic_occlusions
 from stgcn_reid.ablation.frozen.cache import FrameFeatures, cache_key, extract_split
 from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, fit_heads
+from stgcn_reid.ablation.occlusion import occluded_tracklets
 from stgcn_reid.ablation.study import VARIANTS, Variant
-from stgcn_reid.data.datasets import build_dataset
 from stgcn_reid.models import STGCN
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.io import write_json
@@ -213,10 +212,8 @@ def variants_by_key(keys: Sequence[str]) -> list[Variant]:
     return [known[k] for k in keys]
 
 
-def occluded_queries(setup: StudySetup) -> np.ndarray:
+def occluded_queries(setup: StudySetup, num_queries: int) -> np.ndarray:
     """Per test query (in the dataset's query order), whether an occluder covers it."""
     cfg = compose_train(base_overrides(setup))
-    dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
-    covered = synthetic_occlusions(dataset_cfg)
-    query = build_dataset(**dataset_cfg, log_summary=False).query
-    return np.array([Path(t.frames[0]).resolve().parent in covered for t in query])
+    # Queries come first in the evaluation order that occluded_tracklets follows.
+    return occluded_tracklets(OmegaConf.to_container(cfg.dataset, resolve=True))[:num_queries]
