@@ -30,7 +30,7 @@ def study(tmp_path_factory: pytest.TempPathFactory, smoke_data_dir: Path) -> dic
 def _arguments(paths: dict[str, Path]) -> list[str]:
     return [
         "--budget", "smoke", "--seeds", "0", "--study", "variants",
-        "--variants", "baseline", "stgcn",
+        "--variants", "baseline", "stgcn", "--dataset", "synthetic_smoke",
         "--out", str(paths["out"]), "--log-dir", str(paths["logs"]),
     ]  # fmt: skip
 
@@ -45,7 +45,7 @@ def test_report_has_the_rows_of_the_runs_beside_the_paper(study: dict[str, Path]
     markdown = study["out"].read_text()
     assert "**Smoke scale.**" in markdown
     assert "python -m stgcn_reid.ablation --budget smoke --seeds 0" in markdown
-    run_dir = study["logs"] / "smoke" / "synthetic_hard" / "variants"
+    run_dir = study["logs"] / "smoke" / "synthetic_smoke" / "variants"
     for label, key, paper_map in (
         ("Baseline (only global branch)", "baseline", "80.76"),
         ("STGCN (SGCN+TGCN+global)", "stgcn", "83.70"),
@@ -79,7 +79,9 @@ def test_pictures_are_written_and_linked(study: dict[str, Path]) -> None:
 
 
 def test_second_run_skips_finished_runs_and_report_only_rebuilds(study: dict[str, Path]) -> None:
-    runs = plan_runs("variants", "smoke", [0], study["logs"], variants=["baseline", "stgcn"])
+    runs = plan_runs(
+        "variants", "smoke", [0], study["logs"], "synthetic_smoke", variants=["baseline", "stgcn"]
+    )
 
     def refuse(command: Sequence[str], log_path: Path) -> int:
         raise AssertionError(f"launched {command}")

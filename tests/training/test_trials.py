@@ -13,8 +13,6 @@ import pytest
 from omegaconf import OmegaConf
 from tests.data.trees import ilids_ls_set, make_ilidsvid_tree
 
-from stgcn_reid.utils.config import CONFIG_DIR
-
 from .conftest import clean_env
 
 pytestmark = pytest.mark.slow
@@ -22,13 +20,6 @@ pytestmark = pytest.mark.slow
 # A partial tree on purpose: 6 training ids a trial (2 held out for validation, 4 = P train) and
 # 6 test ids.
 PERSONS = tuple(range(1, 13))
-
-
-def smoke_dataset_keys() -> list[str]:
-    """``~dataset.<key>`` for the synthetic-only keys that experiment=smoke sets: composed
-    after the dataset group, they would otherwise reach the iLIDS-VID loader."""
-    keys = OmegaConf.load(CONFIG_DIR / "dataset" / "synthetic_smoke.yaml")["dataset"]
-    return [f"~dataset.{key}" for key in keys]
 
 
 def test_ten_trials_write_one_summary_with_mean_and_std(tmp_path: Path) -> None:
@@ -44,7 +35,6 @@ def test_ten_trials_write_one_summary_with_mean_and_std(tmp_path: Path) -> None:
         "hparams_search=trials",
         "experiment=smoke",
         "dataset=ilidsvid",
-        *smoke_dataset_keys(),
         f"dataset.root={tree}",
         "dataset.strict=false",
         "trainer.max_epochs=1",
@@ -68,6 +58,6 @@ def test_ten_trials_write_one_summary_with_mean_and_std(tmp_path: Path) -> None:
         assert 0 <= stats[metric]["mean"] <= 1 and stats[metric]["std"] >= 0
     last = (sweep / "summary.md").read_text().splitlines()[-1]
     assert last.startswith("| mean ± std (10 jobs) |") and last.count("±") == 6
-    for k in range(10):  # the synthetic-only keys of experiment=smoke are gone
+    for k in range(10):  # dataset=ilidsvid replaces experiment=smoke's dataset whole
         config = OmegaConf.load(sweep / str(k) / ".hydra" / "config.yaml")
         assert config.dataset.name == "ilidsvid" and "preset" not in config.dataset
