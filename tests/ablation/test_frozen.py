@@ -11,7 +11,13 @@ import torch
 
 from stgcn_reid.ablation.frozen.__main__ import main
 from stgcn_reid.ablation.frozen.cache import FrameFeatures, frame_rows
-from stgcn_reid.ablation.frozen.heads import HeadRecipe, train_batches
+from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, train_batches
+from stgcn_reid.ablation.frozen.probe import (
+    mean_node_similarity,
+    partly_occluded_clips,
+    probe,
+    row_spread,
+)
 from stgcn_reid.models import STGCN, ResNetBackbone
 
 
@@ -82,6 +88,10 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
         str(records),
         "--out",
         str(out),
+        "--probe",
+        "1",
+        "--probe-records",
+        str(tmp_path / "probe"),
         "experiment=smoke",
         f"paths.data_dir={smoke_data_dir}",
     ]
@@ -102,6 +112,12 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
     page = out.read_text()
     assert "TGCN+global − TFCN+global" in page
     assert "Occluded and clean queries" in page
+    # The graph probe: one seed's record, the trained heads' curve equal to the study's run.
+    probe_record = json.loads((tmp_path / "probe" / "seed1.json").read_text())
+    assert probe_record["tgcn_global"]["val_curve"] == record["val_curve"]
+    assert probe_record["tfcn_global"]["visible_weight"] is None
+    assert probe_record["untrained"]["clips"] == probe_record["tgcn_global"]["clips"] > 0
+    assert "## What Â learns" in page
 
     # Rerun: every record exists, so nothing trains again and the records stay as they were.
     before = {p: p.read_bytes() for p in paths}
@@ -112,3 +128,48 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
 def test_missing_weights_say_how_to_make_them(tmp_path: Path, caplog) -> None:
     assert main(["--weights", str(tmp_path / "none.pt"), "--records", str(tmp_path)]) == 2
     assert "experiment=pretrain" in caplog.text
+
+
+def test_probe_measures_read_uniform_and_single_neighbour_rows() -> None:
+    n = 6
+    uniform = (torch.full((1, n, n), 1 / n) + torch.eye(n)) / 2  # eq. 4 of uniform rows of A
+    single = torch.eye(n)[None]  # A = I: every node draws only from itself
+    assert row_spread(uniform) == pytest.approx(1.0)
+    assert row_spread(single) == pytest.approx(1 / n)
+    same = torch.ones(2, n, 3)
+    orthogonal = torch.eye(n)[None]
+    assert mean_node_similarity(same) == pytest.approx(1.0)
+    assert mean_node_similarity(orthogonal) == pytest.approx(0.0)
+
+
+def test_probe_keeps_only_clips_that_mix_occluded_and_visible_frames() -> None:
+    features = _toy_features(np.random.default_rng(0))
+    lengths = features.lengths
+    masks = [np.zeros(n, dtype=bool) for n in lengths]
+    masks[1][:2] = True  # tracklet 1: its first two frames occluded
+    masks[2][:] = True  # tracklet 2: every frame occluded, no visible frame to draw from
+    clips = partly_occluded_clips(features, masks, seq_len=4)
+    assert len(clips.frames) > 0 and clips.frames.shape == clips.occluded.shape
+    start = features.offsets[1]
+    assert np.all((clips.frames >= start) & (clips.frames < start + lengths[1]))
+    assert np.all(clips.occluded == np.isin(clips.frames - start, [0, 1]))
+    assert np.all(clips.occluded.any(axis=1) & ~clips.occluded.all(axis=1))
+
+
+def test_probe_reads_the_adjacency_the_model_multiplies_with() -> None:
+    features = _toy_features(np.random.default_rng(1))
+    masks = [np.arange(n) < 2 for n in features.lengths]
+    clips = partly_occluded_clips(features, masks, seq_len=4)
+    torch.manual_seed(0)
+    graph = STGCN(CachedMaps(16), num_classes=6, seq_len=4, branches=("global", "temporal"))
+    fcn = STGCN(
+        CachedMaps(16), 6, seq_len=4, branches=("global", "temporal"), temporal={"graph": False}
+    )
+    measured = probe(graph, features, clips)
+    assert measured.clips == len(clips.frames)
+    assert 0 < measured.spread <= 1
+    assert measured.visible_weight > 0 and measured.occluded_weight > 0
+    # The nodes the layers start from are the same patches for both twins.
+    plain = probe(fcn, features, clips)
+    assert plain.visible_weight is None and plain.spread is None
+    assert plain.node_similarity_in == pytest.approx(measured.node_similarity_in)

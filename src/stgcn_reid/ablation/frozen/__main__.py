@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from stgcn_reid.ablation.frozen.heads import HeadRecipe
+from stgcn_reid.ablation.frozen.probe import read_probes, run_probes
 from stgcn_reid.ablation.frozen.report import num_queries, read_records, render
 from stgcn_reid.ablation.frozen.study import (
     StudySetup,
@@ -50,6 +51,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=Path("docs/results-frozen-findings.md"),
         help="hand-written findings put at the top of the report (if the file exists)",
     )
+    parser.add_argument(
+        "--probe",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="SEED",
+        help="also run the graph probe (what Â learns, on validation clips) for these seeds",
+    )
+    parser.add_argument("--probe-records", type=Path, default=Path("docs/results/frozen-probe"))
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report")
     parser.add_argument(
         "overrides", nargs="*", help="extra training-config overrides (key=value), e.g. paths"
@@ -75,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     if not args.report_only:
         run_study(setup, variants_by_key(args.variants), args.seeds, args.records, args.jobs)
+        run_probes(setup, args.probe, args.probe_records, args.jobs)
     records = read_records(args.records)
     if not records:
         log.error("no run records in %s", args.records)
@@ -101,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         how,
         asdict(setup),
         findings,
+        read_probes(args.probe_records),
     )
     log.info("wrote %s", write_report(text, args.out))
     return 0

@@ -141,12 +141,12 @@ def fit_heads(
     model: STGCN,
     train: FrameFeatures,
     val: tuple[FrameFeatures, FrameFeatures],
-    test: tuple[FrameFeatures, FrameFeatures],
+    test: tuple[FrameFeatures, FrameFeatures] | None,
     recipe: HeadRecipe,
     seed: int,
 ) -> HeadRun:
     """Train ``model``'s heads (eq. 8-9), keep the weights of the best validation mAP, then
-    test those once."""
+    test those once (``test=None``: leave the test split unread, ``HeadRun.test`` empty)."""
     loss = ReIDLoss(margin=recipe.margin)
     optimizer = torch.optim.Adam(model.parameters(), recipe.lr, weight_decay=recipe.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe.lr_step, gamma=0.1)
@@ -165,5 +165,6 @@ def fit_heads(
                 best, run.chosen_epoch = value, epoch + 1
                 best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
-    run.test = retrieval(model, *test, recipe.seq_len)
+    if test is not None:
+        run.test = retrieval(model, *test, recipe.seq_len)
     return run

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from stgcn_reid.ablation.report import BASELINE, DASH, TWINS, duration, percent, table
-from stgcn_reid.ablation.statistics import format_difference, paired_difference
+from stgcn_reid.ablation.statistics import format_difference, mean_std, paired_difference
 from stgcn_reid.ablation.study import VARIANTS
 
 Records = dict[str, dict[int, dict[str, Any]]]  # variant -> seed -> record
@@ -129,6 +129,105 @@ def curve_rows(records: Records, keys: Sequence[str]) -> list[list[str]]:
     return rows
 
 
+#: The probe's measures (:class:`stgcn_reid.ablation.frozen.probe.GraphProbe`) and how each is
+#: shown: ``N x weight`` for the per-node weights, so that 1 is a uniform share.
+PROBE_MEASURES: tuple[tuple[str, str], ...] = (
+    ("visible_weight", "N × weight of a visible-frame node (occluded row)"),
+    ("occluded_weight", "N × weight of another occluded-frame node (occluded row)"),
+    ("spread", "effective neighbours of a row of A / N (1 = uniform)"),
+    ("node_similarity_in", "mean cosine of a clip's nodes, before the layers"),
+    ("node_similarity_out", "mean cosine of a clip's nodes, after the layers"),
+)
+
+
+def _probe_values(probes: Mapping[int, Mapping[str, Any]], model: str, measure: str) -> dict:
+    scale = probes[next(iter(probes))]["nodes"] if measure.endswith("_weight") else 1
+    values = {s: r[model][measure] for s, r in probes.items()}
+    return {s: scale * v for s, v in values.items() if v is not None}
+
+
+def probe_rows(probes: Mapping[int, Mapping[str, Any]]) -> list[list[str]]:
+    """Each measure: mean ± std over seeds for the untrained and trained TGCN heads and the
+    trained TFCN heads (``—`` where a measure needs a graph)."""
+    rows = []
+    for measure, label in PROBE_MEASURES:
+        cells = []
+        for model in ("untrained", "tgcn_global", "tfcn_global"):
+            values = list(_probe_values(probes, model, measure).values())
+            cells.append("{:.3f} ± {:.3f}".format(*mean_std(values)) if values else DASH)
+        rows.append([label, *cells])
+    return rows
+
+
+def probe_difference_rows(probes: Mapping[int, Mapping[str, Any]]) -> list[list[str]]:
+    """The paired differences that answer the probe's three questions."""
+    values = {
+        (model, measure): _probe_values(probes, model, measure)
+        for model in ("untrained", "tgcn_global", "tfcn_global")
+        for measure, _ in PROBE_MEASURES
+    }
+    comparisons = (
+        (
+            "trained TGCN: visible − occluded node weight (N ×)",
+            values["tgcn_global", "visible_weight"],
+            values["tgcn_global", "occluded_weight"],
+        ),
+        (
+            "visible − occluded node weight: trained − untrained (N ×)",
+            {
+                s: values["tgcn_global", "visible_weight"][s]
+                - values["tgcn_global", "occluded_weight"][s]
+                for s in values["tgcn_global", "visible_weight"]
+            },
+            {
+                s: values["untrained", "visible_weight"][s]
+                - values["untrained", "occluded_weight"][s]
+                for s in values["untrained", "visible_weight"]
+            },
+        ),
+        (
+            "row spread: trained − untrained TGCN",
+            values["tgcn_global", "spread"],
+            values["untrained", "spread"],
+        ),
+        (
+            "node cosine after the layers: TGCN − TFCN",
+            values["tgcn_global", "node_similarity_out"],
+            values["tfcn_global", "node_similarity_out"],
+        ),
+    )
+    rows = []
+    for label, left, right in comparisons:
+        difference = paired_difference(left, right)
+        rows.append([label, format_difference(difference, scale=1.0, digits=3), difference.verdict])
+    return rows
+
+
+def probe_section(probes: Mapping[int, Mapping[str, Any]]) -> list[str]:
+    """The probe's part of the page (nothing without probe records)."""
+    if not probes:
+        return []
+    first = probes[next(iter(probes))]
+    return [
+        "## What Â learns (validation clips, graph probe)",
+        "",
+        f"`python -m stgcn_reid.ablation.frozen --probe {' '.join(map(str, sorted(probes)))}` "
+        "retrains TGCN+global and TFCN+global heads per seed with the recipe above and reads, "
+        f"on the {first['tgcn_global']['clips']} strided validation clips that mix occluded "
+        f"and visible frames (N = {first['nodes']} nodes a clip), the adjacency and the "
+        "temporal nodes through forward hooks (module `stgcn_reid.ablation.frozen.probe`). "
+        "The test split is not read. Mean ± std over seeds; Δ paired by seed, 95 % interval.",
+        "",
+        *table(
+            ("measure", "TGCN, untrained", "TGCN+global, trained", "TFCN+global, trained"),
+            probe_rows(probes),
+        ),
+        "",
+        *table(("comparison", "Δ [95 % interval]", "verdict"), probe_difference_rows(probes)),
+        "",
+    ]
+
+
 def pretraining_note(pretraining: Mapping[str, Any], weights: str) -> str:
     """Where the frozen backbone comes from, and how it differs from ImageNet weights."""
     if not pretraining:
@@ -152,6 +251,7 @@ def render(
     how: Sequence[str],
     setup: Mapping[str, Any],
     findings: str = "",
+    probes: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> str:
     """The whole page; ``findings`` (written by hand after reading the tables) goes first."""
     keys = [v.key for v in VARIANTS if v.key in records]
@@ -231,6 +331,7 @@ def render(
             occlusion_rows(records, occluded),
         ),
         "",
+        *probe_section(probes or {}),
         "## Convergence",
         "",
         "Validation mAP (mean over seeds) at the last three validations.",

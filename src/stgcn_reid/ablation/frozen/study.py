@@ -170,8 +170,22 @@ def _init_worker(setup: StudySetup) -> None:
     _WORKER["cached"] = load_splits(setup)
 
 
+def worker_splits() -> CachedSplits:
+    """The cached splits of this worker process of :func:`worker_pool`."""
+    return _WORKER["cached"]
+
+
+def worker_pool(setup: StudySetup, jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` spawned worker processes, each with the study's cached splits loaded once
+    (extract what is missing first, in this process, so that workers only read)."""
+    load_splits(setup)
+    return ProcessPoolExecutor(
+        jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(setup,)
+    )
+
+
 def _run_in_worker(setup: StudySetup, variant: Variant, seed: int) -> dict[str, Any]:
-    return run_one(setup, _WORKER["cached"], variant, seed)
+    return run_one(setup, worker_splits(), variant, seed)
 
 
 def run_study(
@@ -186,11 +200,8 @@ def run_study(
     todo = [(v, s) for s in seeds for v in variants if not record_path(records, v.key, s).exists()]
     if not todo:
         return []
-    load_splits(setup)  # extract what is missing once, here, before the workers read it
     written = []
-    with ProcessPoolExecutor(
-        jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(setup,)
-    ) as pool:
+    with worker_pool(setup, jobs) as pool:
         futures = [pool.submit(_run_in_worker, setup, v, s) for v, s in todo]
         progress = tqdm(as_completed(futures), total=len(todo), desc="frozen heads", unit="run")
         for future in progress:
