@@ -42,6 +42,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--variants", nargs="+", default=list(VARIANT_KEYS), metavar="VARIANT")
     parser.add_argument("--epochs", type=int, default=HeadRecipe.epochs)
+    parser.add_argument(
+        "--lr-step",
+        type=int,
+        default=HeadRecipe.lr_step,
+        help="epochs between the learning-rate steps (÷10 each)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (1 thread each)")
     parser.add_argument("--records", type=Path, default=Path("docs/results/frozen"))
     parser.add_argument("--out", type=Path, default=Path("docs/results-frozen.md"))
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             weights,
         )
         return 2
-    recipe = replace(HeadRecipe(), epochs=args.epochs, lr_step=min(HeadRecipe.lr_step, args.epochs))
+    recipe = replace(HeadRecipe(), epochs=args.epochs, lr_step=min(args.lr_step, args.epochs))
     setup = StudySetup(
         dataset=args.dataset, weights=str(weights), recipe=recipe, overrides=tuple(args.overrides)
     )
