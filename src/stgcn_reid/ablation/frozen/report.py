@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 
 from stgcn_reid.ablation.report import BASELINE, DASH, TWINS, duration, percent, table
-from stgcn_reid.ablation.statistics import format_difference, mean_std, paired_difference
+from stgcn_reid.ablation.statistics import (
+    BETTER,
+    WORSE,
+    format_difference,
+    mean_std,
+    paired_difference,
+)
 from stgcn_reid.ablation.study import VARIANTS
 
 Records = dict[str, dict[int, dict[str, Any]]]  # variant -> seed -> record
@@ -130,10 +136,11 @@ def curve_rows(records: Records, keys: Sequence[str]) -> list[list[str]]:
 
 
 #: The probe's measures (:class:`stgcn_reid.ablation.frozen.probe.GraphProbe`) and how each is
-#: shown: ``N x weight`` for the per-node weights, so that 1 is a uniform share.
+#: shown: the per-node weights times ``2N``, so that 1 is what uniform rows of ``A`` give
+#: (``Â = (A + I) / 2``, eq. 4: an off-diagonal entry of ``1 / 2N``).
 PROBE_MEASURES: tuple[tuple[str, str], ...] = (
-    ("visible_weight", "N × weight of a visible-frame node (occluded row)"),
-    ("occluded_weight", "N × weight of another occluded-frame node (occluded row)"),
+    ("visible_weight", "2N × weight of a visible-frame node (occluded row)"),
+    ("occluded_weight", "2N × weight of another occluded-frame node (occluded row)"),
     ("spread", "effective neighbours of a row of A / N (1 = uniform)"),
     ("node_similarity_in", "mean cosine of a clip's nodes, before the layers"),
     ("node_similarity_out", "mean cosine of a clip's nodes, after the layers"),
@@ -141,7 +148,7 @@ PROBE_MEASURES: tuple[tuple[str, str], ...] = (
 
 
 def _probe_values(probes: Mapping[int, Mapping[str, Any]], model: str, measure: str) -> dict:
-    scale = probes[next(iter(probes))]["nodes"] if measure.endswith("_weight") else 1
+    scale = 2 * probes[next(iter(probes))]["nodes"] if measure.endswith("_weight") else 1
     values = {s: r[model][measure] for s, r in probes.items()}
     return {s: scale * v for s, v in values.items() if v is not None}
 
@@ -168,12 +175,12 @@ def probe_difference_rows(probes: Mapping[int, Mapping[str, Any]]) -> list[list[
     }
     comparisons = (
         (
-            "trained TGCN: visible − occluded node weight (N ×)",
+            "trained TGCN: visible − occluded node weight (2N ×)",
             values["tgcn_global", "visible_weight"],
             values["tgcn_global", "occluded_weight"],
         ),
         (
-            "visible − occluded node weight: trained − untrained (N ×)",
+            "visible − occluded node weight: trained − untrained (2N ×)",
             {
                 s: values["tgcn_global", "visible_weight"][s]
                 - values["tgcn_global", "occluded_weight"][s]
@@ -196,10 +203,13 @@ def probe_difference_rows(probes: Mapping[int, Mapping[str, Any]]) -> list[list[
             values["tfcn_global", "node_similarity_out"],
         ),
     )
+    # A measure is neither better nor worse: say only on which side of 0 the interval lies.
+    sides = {BETTER: "above 0", WORSE: "below 0"}
     rows = []
     for label, left, right in comparisons:
         difference = paired_difference(left, right)
-        rows.append([label, format_difference(difference, scale=1.0, digits=3), difference.verdict])
+        verdict = sides.get(difference.verdict, difference.verdict)
+        rows.append([label, format_difference(difference, scale=1.0, digits=3), verdict])
     return rows
 
 
