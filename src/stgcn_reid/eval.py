@@ -7,9 +7,13 @@ not from an ``experiment=``; ``+dataset.root=...`` moves the checkpoint's datase
 Rebuilds the trained model from the checkpoint (no training config needed), extracts features of
 the test split (or, with ``eval.split=val``, of the validation split the checkpoint's run was
 validated on) with ``data.test_sampling`` (every frame, strided clips by default), prints mAP /
-mINP / rank-k (plus re-ranked figures with ``eval.rerank=true``), and writes ``metrics.json``,
-``cmc.png``, ``ranked.png`` and, with ``eval.save_features=true``, ``features.npz`` into the run
-directory.
+mINP / rank-k, and writes ``metrics.json``, ``cmc.png``, ``ranked.png`` and, with
+``eval.save_features=true``, the feature file ``features.npz``
+(:class:`~stgcn_reid.inference.feature_file.FeatureFile`) into the run directory.
+
+``metric.rerank=true`` ranks with k-reciprocal re-ranking (:class:`~stgcn_reid.evaluation.
+ReIDMetric`, the one re-ranking path): every figure is then re-ranked, and ``metrics.json``
+records ``rerank`` (``none``, ``paper`` or ``release``: ``metric.rerank_mode``).
 """
 
 from __future__ import annotations
@@ -22,12 +26,9 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from stgcn_reid.evaluation import cmc_at, evaluate_rank, re_ranking
-from stgcn_reid.evaluation.distance import compute_distance
-from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
-from stgcn_reid.evaluation.metric import RankingResult
+from stgcn_reid.inference import FEATURES_FILE, evaluation_features
 from stgcn_reid.lit_module import ReIDLitModule
-from stgcn_reid.report import format_table, report_test_result
+from stgcn_reid.report import report_test_result
 from stgcn_reid.utils.checkpoints import load_net
 from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR
@@ -36,29 +37,6 @@ from stgcn_reid.utils.instantiate import finish_loggers, instantiate_loggers
 log = logging.getLogger(__name__)
 #: Test-time input geometry fixed by the trained model.
 GEOMETRY_KEYS = ("seq_len", "height", "width")
-
-
-def reranked_metrics(ranking: RankingResult, metric_cfg: DictConfig) -> dict[str, float]:
-    """CMC / mAP after k-reciprocal re-ranking of the same query and gallery features."""
-    qf, gf = ranking.query_features, ranking.gallery_features
-
-    def dist(a: Any, b: Any) -> Any:
-        return compute_distance(a, b, metric_cfg.metric, metric_cfg.normalize)
-
-    result = evaluate_rank(
-        re_ranking(dist(qf, gf), dist(qf, qf), dist(gf, gf)),
-        ranking.q_pids,
-        ranking.g_pids,
-        ranking.q_camids,
-        ranking.g_camids,
-        max_rank=metric_cfg.max_rank,
-        protocol=metric_cfg.protocol,
-    )
-    cmc = result["cmc"]
-    metrics = {f"rank{r}": cmc_at(cmc, r) for r in (1, 5, 10, 20)}
-    metrics.update({k: float(result[k]) for k in ("mAP", "mINP", "num_valid_queries")})
-    metrics["num_queries"] = float(result["num_queries"])
-    return metrics
 
 
 def validation_options(split: str, trained_data: dict[str, Any]) -> dict[str, Any]:
@@ -110,13 +88,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "ckpt_path": str(cfg.ckpt_path),
             "split": split,
             "sampling": cfg.data.test_sampling,
+            "rerank": cfg.metric.rerank_mode if cfg.metric.rerank else "none",
         }
-        if cfg.eval.rerank:
-            reranked = reranked_metrics(ranking, cfg.metric)
-            log.info("\n%s", format_table(reranked, title=f"{split}, re-ranked"))
-            extra.update({f"{split}_rerank/{k}": v for k, v in reranked.items()})
         if cfg.eval.save_features:
-            save_features(ranking, output_dir / FEATURES_FILE)
+            evaluation_features(
+                ranking, cfg.ckpt_path, loaded.run_config, cfg.data.test_sampling
+            ).save(output_dir / FEATURES_FILE)
         return report_test_result(
             module.test_result,
             ranking,

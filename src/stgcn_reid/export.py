@@ -59,10 +59,9 @@ from torch import Tensor, nn
 
 from stgcn_reid import __version__
 from stgcn_reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from stgcn_reid.embed import file_sha256
 from stgcn_reid.inference import Embedder
 from stgcn_reid.models import STGCN
-from stgcn_reid.utils.io import atomic_write
+from stgcn_reid.utils.io import atomic_write, file_sha256
 from stgcn_reid.utils.keyvalue import run_cli
 
 FORMATS = ("onnx", "pt2")

@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from stgcn_reid.data.datamodule import EvalTracklets
 from stgcn_reid.evaluation.metric import RankingResult
 from stgcn_reid.utils.io import write_json
 from stgcn_reid.viz import plot_cmc, plot_ranked_results
+from stgcn_reid.viz.ranking import spread_queries
 
 log = logging.getLogger(__name__)
 TABLE_KEYS = ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20")
@@ -27,14 +27,6 @@ def format_table(metrics: Mapping[str, float], title: str = "test") -> str:
     return f"{title} ({valid}, %)\n{header}\n{values}"
 
 
-def spread_queries(ranking: RankingResult, count: int) -> list[int]:
-    """``count`` valid queries (with a correct match) spread evenly over the query list."""
-    valid = np.flatnonzero(~np.isnan(ranking.all_ap))
-    if len(valid) == 0:
-        return []
-    return sorted({int(valid[i]) for i in np.linspace(0, len(valid) - 1, count).astype(int)})
-
-
 def write_pictures(
     ranking: RankingResult,
     tracklets: EvalTracklets,
@@ -45,7 +37,9 @@ def write_pictures(
     """``cmc.png`` and ``ranked.png`` (Figure 6 style) in ``output_dir``."""
     frames: Sequence[Sequence[str]] = [t.frames for t in tracklets.tracklets]
     pictures = {"cmc": plot_cmc({"STGCN": ranking.cmc}, output_dir / "cmc.png")}
-    queries = spread_queries(ranking, num_queries)
+    queries = spread_queries(
+        ranking.q_pids, ranking.g_pids, ranking.q_camids, ranking.g_camids, num_queries
+    )
     if queries:
         pictures["ranked"] = plot_ranked_results(
             [frames[i] for i in ranking.query_tracks.tolist()],

@@ -5,8 +5,10 @@ Usage::
     python -m stgcn_reid.search query=q.npz gallery=g.npz output_dir=DIR [topk=10]
         [metric=euclidean|cosine] [picture_queries=8] [color_by_identity=false]
 
-Both inputs are feature files of ``stgcn_reid.embed`` made with the same checkpoint (checked by
-its SHA-256: features of two models are not comparable). Writes to ``output_dir``:
+Both inputs are feature files (:class:`~stgcn_reid.inference.feature_file.FeatureFile`: of
+``stgcn_reid.embed``, or of ``stgcn_reid.eval`` with ``picture_queries=0``) made with the same
+checkpoint (checked by its SHA-256: features of two models are not comparable). Writes to
+``output_dir``:
 
 - ``ranking.csv``: ``query, rank, gallery, distance``, the ``topk`` nearest gallery tracklets of
   every query, nearest first (rank 1); ties keep the gallery order.
@@ -34,8 +36,8 @@ import torch
 from omegaconf import MISSING
 from PIL import Image
 
-from stgcn_reid.embed import FeatureFile
 from stgcn_reid.evaluation import compute_distance
+from stgcn_reid.inference import FeatureFile
 from stgcn_reid.utils.io import atomic_write
 from stgcn_reid.utils.keyvalue import run_cli
 
@@ -89,6 +91,13 @@ def rank_gallery(distmat: torch.Tensor, topk: int) -> Ranking:
 
 def check_compatible(query: FeatureFile, gallery: FeatureFile, names: tuple[str, str]) -> None:
     """Raise ``ValueError`` unless both feature files come from the same checkpoint."""
+    for features, name in zip((query, gallery), names, strict=True):
+        if not features.checkpoint_sha256:
+            raise ValueError(
+                f"{name} records no checkpoint (features of weights never saved alone), so "
+                "nothing shows that the other file comes from the same model; evaluate or "
+                "embed with a checkpoint file"
+            )
     if query.checkpoint_sha256 != gallery.checkpoint_sha256:
         raise ValueError(
             f"{names[0]} was embedded with {query.checkpoint} and {names[1]} with "
@@ -180,7 +189,14 @@ def search(cfg: SearchConfig) -> tuple[Path, Path | None]:
         raise ValueError(f"picture_queries must be >= 0, got {cfg.picture_queries}")
     query, gallery = FeatureFile.load(cfg.query), FeatureFile.load(cfg.gallery)
     check_compatible(query, gallery, (cfg.query, cfg.gallery))
-    if cfg.color_by_identity:  # fail before writing anything
+    if cfg.picture_queries:  # fail before writing anything
+        for features, name in ((query, cfg.query), (gallery, cfg.gallery)):
+            if not features.input_dir:
+                raise ValueError(
+                    f"{name} holds an evaluation's dataset tracklets, not tracklet folders: "
+                    "there are no frames to draw; pass picture_queries=0"
+                )
+    if cfg.color_by_identity:
         for name in [*query.names, *gallery.names]:
             identity_of(name)
     # float64: the distances are written to the CSV, and float32 matrix-product distances of

@@ -24,7 +24,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from stgcn_reid.data.datamodule import EvalSplit
 from stgcn_reid.data.datasets import VideoReIDDataset
-from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
+from stgcn_reid.inference import FEATURES_FILE, evaluation_features
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import report_test_result
 from stgcn_reid.utils.checkpoints import best_checkpoint, resolve_resume_checkpoint
@@ -111,7 +111,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                     selection,
                 )
                 if cfg.save_test_features:
-                    save_features(module.test_ranking, Path(cfg.paths.output_dir) / FEATURES_FILE)
+                    evaluation_features(
+                        module.test_ranking,
+                        best or None,
+                        module.hparams.run_config,
+                        cfg.data.test_sampling,
+                    ).save(Path(cfg.paths.output_dir) / FEATURES_FILE)
     except SIGTERMException as stop:
         raise SystemExit(128 + signal.SIGTERM) from stop
     finally:

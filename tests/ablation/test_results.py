@@ -12,12 +12,12 @@ import pytest
 
 from stgcn_reid.ablation import FeatureSet, ensemble_scores, load_features
 from stgcn_reid.ablation.results import (
-    NPZ_KEYS,
     query_sampling_error,
     read_scores,
     read_validation_curve,
 )
 from stgcn_reid.evaluation import evaluate_rank
+from stgcn_reid.inference import EvaluationLabels, FeatureFile
 
 # Two queries (ids 1 and 2, camera 0); gallery: ids 1, 2, 3, 4 in camera 1.
 Q_PIDS, G_PIDS = np.array([1, 2]), np.array([1, 2, 3, 4])
@@ -99,16 +99,44 @@ def test_members_must_rank_the_same_tracklets() -> None:
         ensemble_scores([A])
 
 
-def test_load_features_reads_what_eval_writes_and_names_missing_arrays(tmp_path: Path) -> None:
-    path = tmp_path / "features.npz"
-    np.savez(path, **{key: getattr(A, name) for name, key in NPZ_KEYS.items()})
+def feature_file(member: FeatureSet, labels: EvaluationLabels | None) -> FeatureFile:
+    """``member`` as the feature file of an evaluation (queries and gallery disjoint)."""
+    return FeatureFile(
+        features=np.concatenate([member.query, member.gallery]),
+        names=[str(track) for track in [*member.q_tracks, *member.g_tracks]],
+        input_dir="",
+        checkpoint="best.ckpt",
+        checkpoint_sha256="0" * 64,
+        seq_len=8,
+        height=64,
+        width=32,
+        sampling="strided",
+        run_config={},
+        labels=labels,
+    )
+
+
+def test_load_features_reads_what_eval_writes_and_refuses_other_files(tmp_path: Path) -> None:
+    roles = np.arange(6) < 2
+    labels = EvaluationLabels(
+        tracks=np.concatenate([A.q_tracks, A.g_tracks]),
+        pids=np.concatenate([A.q_pids, A.g_pids]),
+        camids=np.concatenate([A.q_camids, A.g_camids]),
+        is_query=roles,
+        in_gallery=~roles,
+    )
+    path = feature_file(A, labels).save(tmp_path / "features.npz")
     loaded = load_features(path)
     np.testing.assert_array_equal(loaded.gallery, A.gallery)
     np.testing.assert_array_equal(loaded.q_tracks, A.q_tracks)
 
-    np.savez(tmp_path / "partial.npz", query_features=A.query)
-    with pytest.raises(ValueError, match=r"partial.npz: missing arrays \['gallery_camids'"):
-        load_features(tmp_path / "partial.npz")
+    embedded = feature_file(A, None).save(tmp_path / "embedded.npz")
+    with pytest.raises(ValueError, match=r"embedded.npz: a feature file without evaluation"):
+        load_features(embedded)
+    # The unversioned file eval and train wrote before the one format.
+    np.savez(tmp_path / "old.npz", query_features=A.query, gallery_features=A.gallery)
+    with pytest.raises(ValueError, match=r"old.npz is an unversioned features.npz .* Regenerate"):
+        load_features(tmp_path / "old.npz")
 
 
 def test_read_scores_needs_the_test_metrics(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from stgcn_reid.data.datasets import DatasetError, build_dataset
-from stgcn_reid.embed import list_frames
+from stgcn_reid.inference import list_frames
 
 from .trees import make_duke_tree, write_frame
 

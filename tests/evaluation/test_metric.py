@@ -136,6 +136,20 @@ def test_rerank_option_reranks_tracklet_distances() -> None:
     assert not torch.allclose(metric.last_result.distmat, plain.last_result.distmat)
 
 
+def test_rerank_mode_release_is_passed_to_re_ranking() -> None:
+    clips, tracks = _clips(seed=3, num_ids=20)
+    metric = ReIDMetric(max_rank=20, rerank=True, rerank_mode="release")
+    metric.update(**clips)
+    metric.compute()
+    ids = sorted(set(clips["tracks"].tolist()))
+    means = torch.stack([clips["features"][clips["tracks"] == t].mean(0) for t in ids])
+    qf, gf = means[torch.from_numpy(tracks["query"])], means
+    dists = compute_distance(qf, gf), compute_distance(qf, qf), compute_distance(gf, gf)
+    torch.testing.assert_close(metric.last_result.distmat, re_ranking(*dists, mode="release"))
+    with pytest.raises(ValueError, match="rerank_mode must be one of"):
+        ReIDMetric(rerank_mode="torchreid")
+
+
 def test_clips_of_one_tracklet_must_agree() -> None:
     clips, _ = _clips()
     # The first two clips of the first tracklet with several clips get different cameras.

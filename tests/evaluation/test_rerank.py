@@ -116,6 +116,53 @@ def test_matches_set_based_reference(k1: int, k2: int, lam: float) -> None:
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
+def release_reference(q_g, q_q, g_g, k1, k2, lam):
+    """The authors' released procedure, one item at a time in float64: squared distances, each
+    column divided by its maximum, then transposed; each V_p summing to 1; a half set joins on
+    strictly more than 2/3 of it inside; eq. 12 on the normalised squared distances."""
+    pool = np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float64) ** 2
+    dist = (pool / pool.max(axis=0)).T
+    num, num_q = len(dist), len(q_q)
+    order = [np.argsort(row, kind="stable") for row in dist]
+
+    def reciprocal(i, k):
+        return {int(j) for j in order[i][: k + 1] if i in order[j][: k + 1]}
+
+    half = int(np.around(k1 / 2))
+    weights = np.zeros_like(dist)
+    for p in range(num):
+        r_p = reciprocal(p, k1)
+        expanded = set(r_p)
+        for q in r_p:
+            r_q = reciprocal(q, half)
+            if len(r_q & r_p) > 2 / 3 * len(r_q):
+                expanded |= r_q
+        members = sorted(expanded)
+        kernel = np.exp(-dist[p, members])
+        weights[p, members] = kernel / kernel.sum()
+    if k2 > 1:
+        weights = np.stack([weights[order[p][:k2]].mean(axis=0) for p in range(num)])
+    out = np.zeros(q_g.shape)
+    for q in range(num_q):
+        for g in range(q_g.shape[1]):
+            shared = np.minimum(weights[q], weights[num_q + g]).sum()
+            # Every V sums to 1, so sum max = 2 - sum min.
+            out[q, g] = (1 - lam) * (1 - shared / (2 - shared)) + lam * dist[q, num_q + g]
+    return out
+
+
+@pytest.mark.parametrize(("k1", "k2", "lam"), [(4, 3, 0.3), (6, 1, 0.5), (20, 6, 0.3), (7, 2, 1)])
+def test_release_mode_matches_the_released_procedure(k1: int, k2: int, lam: float) -> None:
+    gen = torch.Generator().manual_seed(100 + k1)
+    qf, gf = torch.randn(7, 8, generator=gen), torch.randn(30, 8, generator=gen)
+    q_g, q_q, g_g = _distances(qf, gf)
+    expected = release_reference(q_g.numpy(), q_q.numpy(), g_g.numpy(), k1, k2, lam)
+    got = re_ranking(q_g, q_q, g_g, k1=k1, k2=k2, lambda_value=lam, mode="release")
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+    paper = re_ranking(q_g, q_q, g_g, k1=k1, k2=k2, lambda_value=lam)
+    assert not np.allclose(paper.numpy(), expected, rtol=1e-3)  # the two modes differ
+
+
 def test_lambda_one_returns_original_distances() -> None:
     feats, *_ = _clustered(1)
     qf, gf = feats[:10], feats[10:60]
@@ -144,6 +191,7 @@ def test_refuses_pools_above_max_items() -> None:
         (((2, 3), (2, 2), (3, 3)), {"k1": 0}, "k1 and k2 must be >= 1"),
         (((2, 3), (2, 2), (3, 3)), {"lambda_value": 1.5}, "lambda_value must be in"),
         (((0, 3), (0, 0), (3, 3)), {}, "q_g must be a non-empty 2-D matrix"),
+        (((2, 3), (2, 2), (3, 3)), {"mode": "torchreid"}, "mode must be one of"),
     ],
 )
 def test_bad_input(shapes: tuple, kwargs: dict, message: str) -> None:

@@ -16,8 +16,7 @@ import torch
 from PIL import Image
 
 from stgcn_reid import embed, search
-from stgcn_reid.embed import FeatureFile, find_tracklets, list_frames
-from stgcn_reid.inference import Embedder
+from stgcn_reid.inference import Embedder, FeatureFile, find_tracklets, list_frames
 
 from .conftest import TrainedRun
 

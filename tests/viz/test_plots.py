@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from stgcn_reid.viz import RankGridLayout, plot_cmc, plot_metric_curves, plot_ranked_results
-from stgcn_reid.viz.ranking import GREEN, QUERY_GREY, RED
+from stgcn_reid.viz.ranking import GREEN, QUERY_GREY, RED, spread_queries
 
 
 def test_plot_cmc_writes_png_of_figure_size(tmp_path: Path) -> None:
@@ -156,3 +156,13 @@ def test_ranked_results_bad_input(tmp_path: Path, change: dict, message: str) ->
     kwargs.update(change)
     with pytest.raises(ValueError, match=message):
         plot_ranked_results(**kwargs)
+
+
+def test_spread_queries_picks_evenly_among_queries_with_a_correct_match() -> None:
+    # Query 1: only a same-camera match; query 3: only identity -1 (junk) in another camera.
+    q_pids, q_cams = [1, 2, 3, -1, 4, 5, 6], [0, 0, 0, 0, 0, 0, 0]
+    g_pids, g_cams = [1, 2, 3, -1, 4, 5, 6, 2], [1, 0, 1, 1, 1, 1, 1, 0]
+    assert spread_queries(q_pids, g_pids, q_cams, g_cams, 10) == [0, 2, 4, 5, 6]
+    assert spread_queries(q_pids, g_pids, q_cams, g_cams, 3) == [0, 4, 6]
+    assert spread_queries(q_pids, g_pids, q_cams, g_cams, 0) == []
+    assert spread_queries([7], g_pids, [0], g_cams, 3) == []

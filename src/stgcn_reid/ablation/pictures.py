@@ -14,7 +14,6 @@ from torch import nn
 
 from stgcn_reid.ablation.example import ExampleClip, occluded_example, tracklet_feature
 from stgcn_reid.ablation.results import (
-    FeatureSet,
     Scores,
     load_features,
     read_validation_curve,
@@ -33,6 +32,7 @@ from stgcn_reid.viz.adjacency import (
     temporal_adjacency,
 )
 from stgcn_reid.viz.gradcam import clip_grad_cam, plot_gradcam
+from stgcn_reid.viz.ranking import spread_queries
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,12 @@ def ranked_pictures(
             options["metric"],
             options["normalize"],
         )
-        queries = queries or spread_valid_queries(features, num_queries)
+        if not queries:  # the first model's queries, shown for every model
+            queries = spread_queries(
+                features.q_pids, features.g_pids, features.q_camids, features.g_camids, num_queries
+            )
+        if not queries:
+            raise ValueError("no query has a cross-camera match in the gallery")
         pictures[f"ranked_{key}"] = plot_ranked_results(
             [frames[i] for i in features.q_tracks],
             [frames[i] for i in features.g_tracks],
@@ -162,20 +167,6 @@ def ranked_pictures(
             query_indices=queries,
         )
     return pictures
-
-
-def spread_valid_queries(features: FeatureSet, count: int) -> list[int]:
-    """``count`` queries with a cross-camera match, evenly spread over the query list (not
-    chosen by outcome)."""
-    valid = [
-        q
-        for q, (pid, cam) in enumerate(zip(features.q_pids, features.q_camids, strict=True))
-        if np.any((features.g_pids == pid) & (features.g_camids != cam))
-    ]
-    if not valid:
-        raise ValueError("no query has a cross-camera match in the gallery")
-    picks = np.linspace(0, len(valid) - 1, min(count, len(valid))).astype(int)
-    return sorted({valid[i] for i in picks})
 
 
 def draw_pictures(

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from stgcn_reid.ablation.runner import Run, read_record
 from stgcn_reid.ablation.study import DEFAULT_TEST_SAMPLING, ENSEMBLE_MEMBERS
 from stgcn_reid.evaluation import cmc_at, compute_distance, evaluate_rank
+from stgcn_reid.inference import EvaluationLabels, FeatureFile
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def read_validation_curve(run_dir: Path, key: str = "val/mAP") -> dict[int, floa
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Query and gallery tracklet features of one model, as ``stgcn_reid.eval`` saves them.
+    """Query and gallery tracklet features of one model: the two sides of an evaluation's
+    feature file (:func:`load_features`).
 
     ``q_tracks`` / ``g_tracks`` index the evaluation tracklets (queries first, then the
     gallery tracklets that are not queries).
@@ -78,29 +80,32 @@ class FeatureSet:
     q_tracks: np.ndarray
     g_tracks: np.ndarray
 
-
-#: FeatureSet field -> array name in features.npz.
-NPZ_KEYS: dict[str, str] = {
-    "query": "query_features",
-    "gallery": "gallery_features",
-    "q_pids": "query_pids",
-    "g_pids": "gallery_pids",
-    "q_camids": "query_camids",
-    "g_camids": "gallery_camids",
-    "q_tracks": "query_tracks",
-    "g_tracks": "gallery_tracks",
-}
+    @classmethod
+    def of(cls, labels: EvaluationLabels, features: np.ndarray) -> FeatureSet:
+        """The query rows (``is_query``) and the gallery rows (``in_gallery``) of a file."""
+        q, g = labels.is_query, labels.in_gallery
+        return cls(
+            query=features[q],
+            gallery=features[g],
+            q_pids=labels.pids[q],
+            g_pids=labels.pids[g],
+            q_camids=labels.camids[q],
+            g_camids=labels.camids[g],
+            q_tracks=labels.tracks[q],
+            g_tracks=labels.tracks[g],
+        )
 
 
 def load_features(path: Path) -> FeatureSet:
-    """Read a ``features.npz`` written with ``eval.save_features=true``."""
-    with np.load(path) as data:
-        missing = sorted(set(NPZ_KEYS.values()) - set(data.files))
-        if missing:
-            raise ValueError(
-                f"{path}: missing arrays {missing}; expected {sorted(NPZ_KEYS.values())}"
-            )
-        return FeatureSet(**{name: data[key] for name, key in NPZ_KEYS.items()})
+    """Read the feature file of an evaluation (``save_test_features=true`` of a training run,
+    ``eval.save_features=true``); ``ValueError`` for one without evaluation labels."""
+    features = FeatureFile.load(path)
+    if features.labels is None:
+        raise ValueError(
+            f"{path}: a feature file without evaluation labels (stgcn_reid.embed's, of a folder "
+            "of tracklets): the study needs the query/gallery features of a test"
+        )
+    return FeatureSet.of(features.labels, features.features)
 
 
 def ensemble_scores(

@@ -35,7 +35,7 @@ from stgcn_reid.ablation.study import (
     VARIANTS,
     sweep_points,
 )
-from stgcn_reid.evaluation.features import FEATURES_FILE
+from stgcn_reid.inference import FEATURES_FILE
 from stgcn_reid.utils.io import write_json
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,12 @@ from torchmetrics.utilities import dim_zero_cat
 
 from stgcn_reid.evaluation.distance import METRICS, DistanceMetric, compute_distance
 from stgcn_reid.evaluation.rank import PROTOCOLS, Protocol, cmc_at, evaluate_rank
-from stgcn_reid.evaluation.rerank import DEFAULT_MAX_ITEMS, re_ranking
+from stgcn_reid.evaluation.rerank import (
+    DEFAULT_MAX_ITEMS,
+    RERANK_MODES,
+    RerankMode,
+    re_ranking,
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,7 @@ class ReIDMetric(Metric):
         rerank_lambda: float = 0.3,
         ranks: Sequence[int] = (1, 5, 10, 20),
         rerank_max_items: int = DEFAULT_MAX_ITEMS,
+        rerank_mode: RerankMode = "paper",
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
@@ -85,6 +91,8 @@ class ReIDMetric(Metric):
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        if rerank_mode not in RERANK_MODES:
+            raise ValueError(f"rerank_mode must be one of {RERANK_MODES}, got {rerank_mode!r}")
         if max_rank < 1 or not ranks or any(r < 1 for r in ranks):
             raise ValueError(f"max_rank and ranks must be >= 1, got {max_rank} and {tuple(ranks)}")
         self.metric = metric
@@ -96,6 +104,7 @@ class ReIDMetric(Metric):
         self.rerank_k2 = rerank_k2
         self.rerank_lambda = rerank_lambda
         self.rerank_max_items = rerank_max_items
+        self.rerank_mode: RerankMode = rerank_mode
         self.ranks = tuple(ranks)
         self.last_result: RankingResult | None = None
         for name in ("features", "pids", "camids", "tracks", "is_query", "in_gallery", "weights"):
@@ -204,7 +213,8 @@ class ReIDMetric(Metric):
         }
 
     def _distances(self, qf: torch.Tensor, gf: torch.Tensor) -> torch.Tensor:
-        """Query-gallery distances, re-ranked when asked."""
+        """Query-gallery distances, re-ranked when asked (the one re-ranking path of the project:
+        ``metric.rerank`` / ``metric.rerank_mode``)."""
         distmat = compute_distance(qf, gf, self.metric, self.normalize)
         if not self.rerank:
             return distmat
@@ -216,6 +226,7 @@ class ReIDMetric(Metric):
             k2=self.rerank_k2,
             lambda_value=self.rerank_lambda,
             max_items=self.rerank_max_items,
+            mode=self.rerank_mode,
         )
 
 

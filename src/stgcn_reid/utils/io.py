@@ -1,7 +1,9 @@
-"""Atomic file writes: a crash while writing leaves the previous good file in place."""
+"""File helpers: atomic writes (a crash while writing leaves the previous good file in place)
+and file hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -48,3 +50,12 @@ def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     """Write ``data`` as indented JSON, atomically."""
     text = json.dumps(data, indent=2, sort_keys=True, default=float) + "\n"
     return atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -64,6 +64,25 @@ class RankGridLayout:
         return left, top, left + tile_w, top + tile_h
 
 
+def spread_queries(
+    q_pids: Labels, g_pids: Labels, q_camids: Labels, g_camids: Labels, count: int
+) -> list[int]:
+    """Up to ``count`` queries to show, evenly spread over those with a correct match.
+
+    A correct match has the query's identity, another camera and an identity other than
+    ``-1``: the "good" item of :mod:`~stgcn_reid.evaluation.rank` (a query without one has no
+    AP) and the tile this picture frames green. Picking by position in the query list, not by
+    outcome, keeps the picture honest.
+    """
+    q_pid, g_pid, q_cam, g_cam = (
+        np.asarray(torch.as_tensor(a).cpu()) for a in (q_pids, g_pids, q_camids, g_camids)
+    )
+    good = (q_pid[:, None] == g_pid[None, :]) & (q_cam[:, None] != g_cam[None, :])
+    valid = np.flatnonzero((good & (g_pid != JUNK_PID)[None, :]).any(axis=1))
+    picks = np.linspace(0, len(valid) - 1, min(count, len(valid))).astype(int)
+    return sorted({int(valid[i]) for i in picks})
+
+
 def plot_ranked_results(
     query_frames: Sequence[Sequence[Frame]],
     gallery_frames: Sequence[Sequence[Frame]],

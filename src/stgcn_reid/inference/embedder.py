@@ -213,7 +213,7 @@ class Embedder:
         if isinstance(frames, str | Path):
             raise TypeError(
                 f"{what} is a single path ({frames}); pass the list of its frame paths "
-                "(stgcn_reid.embed.list_frames lists a folder's frames)"
+                "(stgcn_reid.inference.list_frames lists a folder's frames)"
             )
         items = list(frames)
         if not items:
