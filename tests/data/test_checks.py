@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from pytorch_lightning.utilities import rank_zero_only
 
 from stgcn_reid.data.datasets import DatasetError, Tracklet
 from stgcn_reid.data.datasets.checks import check_evaluation_split
@@ -37,3 +38,14 @@ def test_no_query_with_a_match_is_an_error(tmp_path: Path) -> None:
     query = [tracklet(tmp_path, 1, 0)]
     with pytest.raises(DatasetError, match=r"val split: 1 of 1 queries .* so none can be"):
         check_evaluation_split("synthetic val", query, [tracklet(tmp_path, 1, 0)])
+
+
+def test_only_the_first_ddp_process_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    query = [tracklet(tmp_path, 1, 0), tracklet(tmp_path, 2, 0)]
+    gallery = [tracklet(tmp_path, 1, 1), tracklet(tmp_path, 2, 0)]
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    with caplog.at_level(logging.WARNING):
+        check_evaluation_split("mars test", query, gallery)
+    assert "queries have no gallery tracklet" not in caplog.text

@@ -13,6 +13,8 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 
+from pytorch_lightning.utilities import rank_zero_only
+
 from stgcn_reid.data.datasets.base import DatasetError, Tracklet
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ def check_evaluation_split(
             f"{what}, so none can be evaluated; check that query and gallery come from the same "
             "split and that the gallery is complete"
         )
-    log.warning("%s; they will be left out of CMC and mAP", what)
+    if rank_zero_only.rank == 0:  # every DDP process runs the checks; one warning is enough
+        log.warning("%s; they will be left out of CMC and mAP", what)
 
 
 def unmatched_queries(query: Sequence[Tracklet], gallery: Sequence[Tracklet]) -> list[Tracklet]:
