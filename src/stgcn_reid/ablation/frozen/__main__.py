@@ -66,6 +66,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="also run the graph probe (what Â learns, on validation clips) for these seeds",
     )
     parser.add_argument("--probe-records", type=Path, default=Path("docs/results/frozen-probe"))
+    parser.add_argument(
+        "--probe-only",
+        action="store_true",
+        help="run only the probe (a diagnostic: no study run, no report, the test split unread)",
+    )
     parser.add_argument("--report-only", action="store_true", help="only rebuild the report")
     parser.add_argument(
         "overrides", nargs="*", help="extra training-config overrides (key=value), e.g. paths"
@@ -89,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset=args.dataset, weights=str(weights), recipe=recipe, overrides=tuple(args.overrides)
     )
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    if args.probe_only:
+        written = run_probes(setup, args.probe, args.probe_records, args.jobs)
+        log.info("wrote %d probe records in %s", len(written), args.probe_records)
+        return 0
     if not args.report_only:
         run_study(setup, variants_by_key(args.variants), args.seeds, args.records, args.jobs)
         run_probes(setup, args.probe, args.probe_records, args.jobs)

@@ -208,6 +208,8 @@ def probe_seed(setup: StudySetup, cached: CachedSplits, seed: int) -> dict[str, 
         "seed": seed,
         "features": cached.key,
         "nodes": clips.frames.shape[1] * setup_patches(setup),
+        "overrides": list(setup.overrides),
+        "epochs": setup.recipe.epochs,
     }
     for key in PROBED:
         (variant,) = variants_by_key([key])
