@@ -65,7 +65,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="SEED",
         help="also run the graph probe (what Â learns, on validation clips) for these seeds",
     )
-    parser.add_argument("--probe-records", type=Path, default=Path("docs/results/frozen-probe"))
+    parser.add_argument(
+        "--probe-records", type=Path, help="where the probe's records go (default: RECORDS-probe)"
+    )
     parser.add_argument(
         "--probe-only",
         action="store_true",
@@ -75,7 +77,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "overrides", nargs="*", help="extra training-config overrides (key=value), e.g. paths"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.probe_records is None:  # beside the study's records: each study its own probes
+        args.probe_records = args.records.with_name(f"{args.records.name}-probe")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
