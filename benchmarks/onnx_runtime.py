@@ -86,9 +86,7 @@ def main(argv: Sequence[str] | None = None) -> Report:
     cpu = torch.device("cpu")
     shape = input_shape(args.models)
     clips = torch.randn(args.batch, *shape, generator=torch.Generator().manual_seed(0)).numpy()
-    calls = {
-        label: session_call(path, clips, args.threads) for label, path in args.models.items()
-    }
+    calls = {label: session_call(path, clips, args.threads) for label, path in args.models.items()}
     samples = interleaved(calls, cpu, args.repeats, args.warmup)
     first = next(iter(args.models))
     table = Table(
