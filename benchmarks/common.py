@@ -26,6 +26,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from stgcn_reid.utils.config import CONFIG_DIR
+from stgcn_reid.utils.markdown import markdown_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -433,14 +434,7 @@ class Table:
     rows: list[Sequence[str]] = field(default_factory=list)
 
     def markdown(self) -> str:
-        lines = [
-            f"**{self.title}**",
-            "",
-            "| " + " | ".join(self.columns) + " |",
-            "|" + "|".join("---" for _ in self.columns) + "|",
-        ]
-        lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in self.rows]
-        return "\n".join(lines)
+        return "\n".join([f"**{self.title}**", "", *markdown_table(self.columns, self.rows)])
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from stgcn_reid.ablation.study import (
     sweep_values,
 )
 from stgcn_reid.utils.io import atomic_write
+from stgcn_reid.utils.markdown import markdown_table
 
 T = TypeVar("T")
 DASH = "—"
@@ -117,15 +118,6 @@ def machine_description() -> str:
         f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
         f"{platform.system()} {platform.release()}"
     )
-
-
-def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """The lines of a markdown table: the header, its separator, one line per row of cells."""
-    return [
-        f"| {' | '.join(header)} |",
-        f"|{'---|' * len(header)}",
-        *(f"| {' | '.join(row)} |" for row in rows),
-    ]
 
 
 def percent(values: Sequence[float]) -> str:
@@ -242,7 +234,7 @@ def variant_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
             "",
             "Δ: the GCN variant's score minus its FCN twin's, paired by seed as above.",
             "",
-            *table(TWIN_COLUMNS, twins),
+            *markdown_table(TWIN_COLUMNS, twins),
             "",
         ]
         if twins
@@ -257,21 +249,21 @@ def variant_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
         "by the score sum of the two models' distances, each divided by its mean query–gallery "
         "distance (so that neither model's distance scale dominates).",
         "",
-        *table(VARIANT_COLUMNS, variant_rows(table3, results)),
+        *markdown_table(VARIANT_COLUMNS, variant_rows(table3, results)),
         "",
         *query_error_note(results),
         "## Table 4: graph convolution vs fully connected layers",
         "",
         "xFCN: the GCN layers of that branch without the adjacency matrix (`Y = XW`).",
         "",
-        *table(
+        *markdown_table(
             VARIANT_COLUMNS, variant_rows([v.key for v in VARIANTS if v.key in present], results)
         ),
         "",
         *twin_table,
         "Overrides of each variant (on top of the budget's):",
         "",
-        *table(
+        *markdown_table(
             ("Method", "overrides"),
             ([v.label, f"`{' '.join(v.overrides)}`"] for v in VARIANTS if v.key in present),
         ),
@@ -371,7 +363,7 @@ def protocol_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
         "mean of its clip features weighted by the frames each clip adds. mAP in %; Δ paired "
         "by seed (the pooled row: over every run) with its 95 % interval.",
         "",
-        *table(PROTOCOL_COLUMNS, protocol_rows(results, keys)),
+        *markdown_table(PROTOCOL_COLUMNS, protocol_rows(results, keys)),
         "",
         protocol_decision(results, keys),
         "",
@@ -396,7 +388,7 @@ def sweep_section(seed: int, results: StudyResults, budget: str) -> list[str]:
         lines += [
             f"### {sweep.key} ({fixed})",
             "",
-            *table((sweep.key, "mAP", "rank-1", "rank-5", "wall"), rows),
+            *markdown_table((sweep.key, "mAP", "rank-1", "rank-5", "wall"), rows),
             "",
             sweep.paper_note + ".",
             "",
@@ -447,7 +439,7 @@ def branch_section(
             norms.append(f"{np.mean(sizes):.1f}" if sizes else DASH)
         rows.append([variant.label, str(len(seeds)), *cells, " / ".join(norms)])
     header = ("Method", "seeds", "f_all", "balanced", "global", "temporal", "spatial")
-    return [*lines, *table((*header, "norm g / t / s"), rows), ""]
+    return [*lines, *markdown_table((*header, "norm g / t / s"), rows), ""]
 
 
 def occlusion_section(
@@ -476,7 +468,7 @@ def occlusion_section(
         ]
         rows.append([variant.label, str(len(seeds)), *cells])
     header = ("Method", "seeds", "all queries", "occluded", "clean", "occluded − clean")
-    return [*lines, *table(header, rows), ""]
+    return [*lines, *markdown_table(header, rows), ""]
 
 
 def picture_section(pictures: Mapping[str, Path], out: Path) -> list[str]:
@@ -508,7 +500,7 @@ def runs_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
             ]
         )
     header = ("run", "status", "mAP", "rank-1", "wall", "directory")
-    return ["## Runs", "", *table(header, rows)]
+    return ["## Runs", "", *markdown_table(header, rows)]
 
 
 def render_report(

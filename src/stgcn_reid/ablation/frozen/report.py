@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from stgcn_reid.ablation.report import BASELINE, DASH, TWINS, duration, percent, table
+from stgcn_reid.ablation.report import BASELINE, DASH, TWINS, duration, percent
 from stgcn_reid.ablation.statistics import format_difference, paired_difference
 from stgcn_reid.ablation.study import VARIANTS
+from stgcn_reid.utils.markdown import markdown_table
 
 Records = dict[str, dict[int, dict[str, Any]]]  # variant -> seed -> record
 LABELS = {v.key: v.label for v in VARIANTS}
@@ -195,7 +196,7 @@ def render(
         "benchmark, while every other row trains layers on the benchmark: Δ vs baseline "
         "measures what trained heads add, not what the graphs add (the twin table does that).",
         "",
-        *table(
+        *markdown_table(
             (
                 "Method",
                 "mAP",
@@ -212,7 +213,7 @@ def render(
         "",
         "## Each GCN against its FCN twin (Table 4)",
         "",
-        *table(("GCN − FCN", "Δ mAP", "Δ rank-1", "verdict"), twin_rows(records)),
+        *markdown_table(("GCN − FCN", "Δ mAP", "Δ rank-1", "verdict"), twin_rows(records)),
         "",
         "## Occluded and clean queries",
         "",
@@ -220,7 +221,7 @@ def render(
         "paper's case for the temporal graph is that occluded queries gain most; the last "
         "column tests exactly that.",
         "",
-        *table(
+        *markdown_table(
             (
                 "Method",
                 "Δ mAP vs baseline, occluded",
@@ -235,7 +236,7 @@ def render(
         "",
         "Validation mAP (mean over seeds) at the last three validations.",
         "",
-        *table(("Method", "third-last", "second-last", "last"), curve_rows(records, keys)),
+        *markdown_table(("Method", "third-last", "second-last", "last"), curve_rows(records, keys)),
         "",
         "## How it was made",
         "",
