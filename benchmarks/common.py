@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
-import platform
 import re
 import statistics
 import time
@@ -26,6 +24,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from stgcn_reid.utils.config import CONFIG_DIR
+from stgcn_reid.utils.machine import cpu_model, usable_cores
 from stgcn_reid.utils.markdown import markdown_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,25 +51,9 @@ class Machine:
         )
 
 
-def cpu_model() -> str:
-    """The CPU model name (``/proc/cpuinfo`` on Linux, else what :mod:`platform` knows)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
-        if found:
-            return found.group(1).strip()
-    return platform.processor() or platform.machine()
-
-
 def machine(device: torch.device) -> Machine:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return Machine(cpu_model(), _usable_cores(), torch.get_num_threads(), torch.__version__, name)
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return Machine(cpu_model(), usable_cores(), torch.get_num_threads(), torch.__version__, name)
 
 
 def resolve_device(name: str) -> torch.device:

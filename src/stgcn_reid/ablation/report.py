@@ -5,13 +5,11 @@ it was made, and every run with its wall time."""
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import torch
 
 from stgcn_reid.ablation.branches import BranchScores
 from stgcn_reid.ablation.occlusion import OcclusionScores
@@ -97,27 +95,6 @@ CAPTIONS: dict[str, str] = {
     "adjacency": "The temporal graph Â of STGCN on that clip: row i says how much node i "
     "(frame, patch) draws from each node; occluded frames framed in red",
 }
-
-
-def machine_description() -> str:
-    """CPU model, usable and present cores, GPUs, torch version and threads, OS."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        models = [
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = models[0] if models else cpu
-    except OSError:  # not Linux
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return (
-        f"{cpu}, {usable} usable of {os.cpu_count()} cores; GPU: {', '.join(gpus) or 'none'}; "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
-        f"{platform.system()} {platform.release()}"
-    )
 
 
 def percent(values: Sequence[float]) -> str:
