@@ -19,16 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import (
-    Report,
-    Table,
-    base_parser,
-    command_line,
-    fmt,
-    interleaved,
-    machine,
-    paired_ratio,
-)
+from benchmarks.cli import base_parser, command_line
+from benchmarks.device import machine
+from benchmarks.report import Report, Table, fmt
+from benchmarks.timing import interleaved, paired_ratio
 from stgcn_reid.exporting import read_onnx_metadata
 from stgcn_reid.exporting.contract import INPUT_NAME
 from stgcn_reid.exporting.optional import require

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import backbone, data_loading, evaluation, train_step
-from benchmarks.common import REPO_ROOT, Report, fmt, machine, resolve_device
+from benchmarks import REPO_ROOT, backbone, data_loading, evaluation, train_step
+from benchmarks.device import machine, resolve_device
+from benchmarks.report import Report, fmt
 from stgcn_reid.utils.markdown import markdown_table
 
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "performance.md"
