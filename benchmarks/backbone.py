@@ -14,24 +14,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from benchmarks.common import (
-    PRECISIONS,
-    SHAPES,
-    Report,
-    Table,
-    autocast,
-    base_parser,
-    command_line,
-    fmt,
-    interleaved,
-    machine,
-    memory_note,
-    mib,
-    paired_ratio,
-    parse_batch,
-    parse_list,
-    resolve_device,
-)
+from benchmarks.cli import base_parser, command_line, parse_batch, parse_list
+from benchmarks.device import PRECISIONS, autocast, machine, resolve_device
+from benchmarks.memory import memory_note
+from benchmarks.report import Report, Table, fmt, mib
+from benchmarks.shapes import SHAPES
+from benchmarks.timing import interleaved, paired_ratio
 from benchmarks.train_step import Built, Variant, build, train_step
 
 

@@ -27,29 +27,18 @@ import hydra
 import torch
 from torch.utils.data import DataLoader
 
-from benchmarks.common import (
-    REPO_ROOT,
-    SHAPES,
-    Report,
-    Samples,
-    Setup,
-    Table,
-    base_parser,
-    command_line,
-    fmt,
-    interleaved,
-    machine,
-    one_thread,
-    paired_ratio,
-    parse_batch,
-    parse_list,
-    resolve_device,
-    setup,
-)
+from benchmarks import REPO_ROOT
+from benchmarks.cli import base_parser, command_line, parse_batch, parse_list
+from benchmarks.device import machine, resolve_device
+from benchmarks.report import Report, Table, fmt
+from benchmarks.shapes import SHAPES, Setup, setup
+from benchmarks.timing import Samples, interleaved, one_thread, paired_ratio
 from benchmarks.train_step import Built, Variant, build, train_step
 
 DEFAULT_ROOT = REPO_ROOT / "data" / "benchmarks"
 ONE_THREAD = "loader, 0 workers, 1 torch thread"
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def dataset_options(s: Setup, root: Path, batches: int) -> dict[str, object]:

@@ -28,24 +28,12 @@ import numpy as np
 import scipy.io
 import torch
 
-from benchmarks.common import (
-    PRECISIONS,
-    REPO_ROOT,
-    SHAPES,
-    Report,
-    Table,
-    autocast,
-    base_parser,
-    command_line,
-    fmt,
-    interleaved,
-    machine,
-    one_thread,
-    paired_ratio,
-    parse_list,
-    resolve_device,
-    setup,
-)
+from benchmarks import REPO_ROOT
+from benchmarks.cli import base_parser, command_line, parse_list
+from benchmarks.device import PRECISIONS, autocast, machine, resolve_device
+from benchmarks.report import Report, Table, fmt
+from benchmarks.shapes import SHAPES, setup
+from benchmarks.timing import interleaved, one_thread, paired_ratio
 from stgcn_reid.evaluation import rank
 from stgcn_reid.evaluation.rank import evaluate_rank, stable_argsort
 from stgcn_reid.train import build_module
@@ -68,6 +56,8 @@ KEYS = {
     PREVIOUS_1T: "previous_sort_1_thread",
     ON_DEVICE: "on_device",
 }
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import backbone, data_loading, evaluation, train_step
-from benchmarks.common import REPO_ROOT, Report, fmt, machine, resolve_device
+from benchmarks import REPO_ROOT, backbone, data_loading, evaluation, train_step
+from benchmarks.device import machine, resolve_device
+from benchmarks.report import Report, fmt
+from stgcn_reid.utils.markdown import markdown_table
 
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "performance.md"
 GCN_TARGET = 1.05
@@ -85,9 +87,7 @@ def targets_table(f: Mapping[str, float], device: torch.device) -> str:
         _rank_seconds_row(f),
         _rank_speedup_row(f),
     ]
-    lines = ["| target | measured here | status |", "|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(markdown_table(["target", "measured here", "status"], rows))
 
 
 def _gcn_row(f: Mapping[str, float], gpu: bool) -> list[str]:

@@ -29,28 +29,12 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import stgcn_reid
-from benchmarks.common import (
-    PRECISIONS,
-    SHAPES,
-    Report,
-    Samples,
-    Setup,
-    Table,
-    autocast,
-    base_parser,
-    command_line,
-    fmt,
-    interleaved,
-    machine,
-    memory_note,
-    mib,
-    paired_ratio,
-    parse_batch,
-    parse_list,
-    random_batch,
-    resolve_device,
-    setup,
-)
+from benchmarks.cli import base_parser, command_line, parse_batch, parse_list
+from benchmarks.device import PRECISIONS, autocast, machine, resolve_device
+from benchmarks.memory import memory_note
+from benchmarks.report import Report, Table, fmt, mib
+from benchmarks.shapes import SHAPES, Setup, random_batch, setup
+from benchmarks.timing import Samples, interleaved, paired_ratio
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.train import build_module
 

@@ -14,11 +14,11 @@ from stgcn_reid.ablation.report import (
     protocol_difference,
     protocol_rows,
     sweep_section,
-    table,
     variant_section,
 )
 from stgcn_reid.ablation.results import Scores, StudyResults
 from stgcn_reid.ablation.runner import Run
+from stgcn_reid.utils.markdown import markdown_table
 
 
 def _first_column(lines: list[str], heading: str) -> list[str]:
@@ -120,7 +120,7 @@ def test_twin_table_pairs_each_gcn_with_its_fcn_twin_where_both_ran() -> None:
 
 
 def test_markdown_table_helper() -> None:
-    assert table(("a", "b"), [["1", "2"], ["3", "4"]]) == [
+    assert markdown_table(("a", "b"), [["1", "2"], ["3", "4"]]) == [
         "| a | b |",
         "|---|---|",
         "| 1 | 2 |",

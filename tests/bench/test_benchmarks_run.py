@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from benchmarks import backbone, data_loading, evaluation, run_all, train_step
-from benchmarks.common import Report
+from benchmarks.report import Report
 
 TINY = ("--device", "cpu", "--repeats", "1", "--warmup", "0")
 

@@ -11,7 +11,7 @@ import torch
 from stgcn_reid import export
 from stgcn_reid.data.temporal import eval_clips
 from stgcn_reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from stgcn_reid.export import InputContract, parity, read_onnx_metadata, read_pt2_metadata
+from stgcn_reid.exporting import InputContract, parity, read_onnx_metadata, read_pt2_metadata
 from stgcn_reid.inference import Embedder
 
 from .conftest import TrainedRun

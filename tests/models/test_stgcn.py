@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from stgcn_reid.models import STGCN, ResNetBackbone, STGCNOutput
 from stgcn_reid.models.graph import PatchGraph
-from stgcn_reid.models.summary import format_counts, main, paper_model, parameter_counts
+from stgcn_reid.models.paper import main, paper_model, parameter_counts, summary
 
 C18 = 512  # ResNet-18 channels
 T = 2  # frames per clip in these tests; 64x32 images give 4x2 feature maps (stride 16)
@@ -236,8 +236,8 @@ def test_parameter_count_of_the_paper_configuration(capsys: pytest.CaptureFixtur
     layer = lambda d_in, d_out: d_in * d_out + 2 * d_out  # W (no bias) + LayerNorm  # noqa: E731
     expected = {
         "backbone": torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["num_params"] - fc,
-        "temporal GCN": c * c + layer(c, c) * m,
-        "structural GCN": c * c + layer(c, dim) + layer(dim, dim) * (k - 1),
+        "temporal_gcn": c * c + layer(c, c) * m,
+        "structural_gcn": c * c + layer(c, dim) + layer(dim, dim) * (k - 1),
         "classifier": (c + c + frames * dim) * classes + classes,
     }
     expected["total"] = sum(expected.values())
@@ -251,4 +251,4 @@ def test_parameter_count_of_the_paper_configuration(capsys: pytest.CaptureFixtur
     printed = capsys.readouterr().out
     assert f"{expected['total']:,}" in printed
     with capsys.disabled():
-        print("\n" + format_counts(expected))
+        print("\n" + str(summary(model)))

@@ -18,7 +18,7 @@ from typing import Any
 from stgcn_reid.ablation.branches import collect_branch_scores
 from stgcn_reid.ablation.occlusion import collect_occlusion_scores
 from stgcn_reid.ablation.pictures import draw_pictures
-from stgcn_reid.ablation.report import machine_description, render_report, write_report
+from stgcn_reid.ablation.report import render_report, write_report
 from stgcn_reid.ablation.results import collect_results
 from stgcn_reid.ablation.runner import (
     execute,
@@ -30,6 +30,7 @@ from stgcn_reid.ablation.runner import (
 from stgcn_reid.ablation.study import BUDGETS, STUDIES, VARIANT_KEYS
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.io import write_json
+from stgcn_reid.utils.machine import machine_description
 
 log = logging.getLogger("stgcn_reid.ablation")
 

@@ -5,13 +5,11 @@ it was made, and every run with its wall time."""
 from __future__ import annotations
 
 import os
-import platform
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import torch
 
 from stgcn_reid.ablation.branches import BranchScores
 from stgcn_reid.ablation.occlusion import OcclusionScores
@@ -38,6 +36,7 @@ from stgcn_reid.ablation.study import (
     sweep_values,
 )
 from stgcn_reid.utils.io import atomic_write
+from stgcn_reid.utils.markdown import markdown_table
 
 T = TypeVar("T")
 DASH = "—"
@@ -96,36 +95,6 @@ CAPTIONS: dict[str, str] = {
     "adjacency": "The temporal graph Â of STGCN on that clip: row i says how much node i "
     "(frame, patch) draws from each node; occluded frames framed in red",
 }
-
-
-def machine_description() -> str:
-    """CPU model, usable and present cores, GPUs, torch version and threads, OS."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        models = [
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = models[0] if models else cpu
-    except OSError:  # not Linux
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return (
-        f"{cpu}, {usable} usable of {os.cpu_count()} cores; GPU: {', '.join(gpus) or 'none'}; "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
-        f"{platform.system()} {platform.release()}"
-    )
-
-
-def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """The lines of a markdown table: the header, its separator, one line per row of cells."""
-    return [
-        f"| {' | '.join(header)} |",
-        f"|{'---|' * len(header)}",
-        *(f"| {' | '.join(row)} |" for row in rows),
-    ]
 
 
 def percent(values: Sequence[float]) -> str:
@@ -242,7 +211,7 @@ def variant_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
             "",
             "Δ: the GCN variant's score minus its FCN twin's, paired by seed as above.",
             "",
-            *table(TWIN_COLUMNS, twins),
+            *markdown_table(TWIN_COLUMNS, twins),
             "",
         ]
         if twins
@@ -257,21 +226,21 @@ def variant_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
         "by the score sum of the two models' distances, each divided by its mean query–gallery "
         "distance (so that neither model's distance scale dominates).",
         "",
-        *table(VARIANT_COLUMNS, variant_rows(table3, results)),
+        *markdown_table(VARIANT_COLUMNS, variant_rows(table3, results)),
         "",
         *query_error_note(results),
         "## Table 4: graph convolution vs fully connected layers",
         "",
         "xFCN: the GCN layers of that branch without the adjacency matrix (`Y = XW`).",
         "",
-        *table(
+        *markdown_table(
             VARIANT_COLUMNS, variant_rows([v.key for v in VARIANTS if v.key in present], results)
         ),
         "",
         *twin_table,
         "Overrides of each variant (on top of the budget's):",
         "",
-        *table(
+        *markdown_table(
             ("Method", "overrides"),
             ([v.label, f"`{' '.join(v.overrides)}`"] for v in VARIANTS if v.key in present),
         ),
@@ -371,7 +340,7 @@ def protocol_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
         "mean of its clip features weighted by the frames each clip adds. mAP in %; Δ paired "
         "by seed (the pooled row: over every run) with its 95 % interval.",
         "",
-        *table(PROTOCOL_COLUMNS, protocol_rows(results, keys)),
+        *markdown_table(PROTOCOL_COLUMNS, protocol_rows(results, keys)),
         "",
         protocol_decision(results, keys),
         "",
@@ -396,7 +365,7 @@ def sweep_section(seed: int, results: StudyResults, budget: str) -> list[str]:
         lines += [
             f"### {sweep.key} ({fixed})",
             "",
-            *table((sweep.key, "mAP", "rank-1", "rank-5", "wall"), rows),
+            *markdown_table((sweep.key, "mAP", "rank-1", "rank-5", "wall"), rows),
             "",
             sweep.paper_note + ".",
             "",
@@ -447,7 +416,7 @@ def branch_section(
             norms.append(f"{np.mean(sizes):.1f}" if sizes else DASH)
         rows.append([variant.label, str(len(seeds)), *cells, " / ".join(norms)])
     header = ("Method", "seeds", "f_all", "balanced", "global", "temporal", "spatial")
-    return [*lines, *table((*header, "norm g / t / s"), rows), ""]
+    return [*lines, *markdown_table((*header, "norm g / t / s"), rows), ""]
 
 
 def occlusion_section(
@@ -476,7 +445,7 @@ def occlusion_section(
         ]
         rows.append([variant.label, str(len(seeds)), *cells])
     header = ("Method", "seeds", "all queries", "occluded", "clean", "occluded − clean")
-    return [*lines, *table(header, rows), ""]
+    return [*lines, *markdown_table(header, rows), ""]
 
 
 def picture_section(pictures: Mapping[str, Path], out: Path) -> list[str]:
@@ -508,7 +477,7 @@ def runs_section(runs: Sequence[Run], results: StudyResults) -> list[str]:
             ]
         )
     header = ("run", "status", "mAP", "rank-1", "wall", "directory")
-    return ["## Runs", "", *table(header, rows)]
+    return ["## Runs", "", *markdown_table(header, rows)]
 
 
 def render_report(

@@ -19,6 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from stgcn_reid.utils.io import atomic_write, write_json
+from stgcn_reid.utils.markdown import markdown_table
 
 log = logging.getLogger(__name__)
 METRIC_COLUMNS = ("test/mAP", "test/rank1", "test/rank5", "test/rank10", "test/rank20")
@@ -83,9 +84,8 @@ def to_markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
     def cell(value: Any) -> str:
         return f"{100 * value:.2f}" if isinstance(value, float) else str(value or "")
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    return "\n".join(markdown_table(columns, cells)) + "\n"
 
 
 def write_summary(sweep_dir: Path) -> tuple[Path, Path]:

@@ -23,9 +23,10 @@ from stgcn_reid.ablation.frozen.study import (
     run_study,
     variants_by_key,
 )
-from stgcn_reid.ablation.report import machine_description, write_report
+from stgcn_reid.ablation.report import write_report
 from stgcn_reid.ablation.study import VARIANT_KEYS
 from stgcn_reid.callbacks.backbone_export import pretraining_record
+from stgcn_reid.utils.machine import machine_description
 
 log = logging.getLogger("stgcn_reid.ablation.frozen")
 

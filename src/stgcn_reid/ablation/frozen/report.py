@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from stgcn_reid.ablation.report import BASELINE, DASH, TWINS, duration, percent, table
+from stgcn_reid.ablation.report import BASELINE, DASH, TWINS, duration, percent
 from stgcn_reid.ablation.statistics import (
     BETTER,
     WORSE,
@@ -18,6 +18,7 @@ from stgcn_reid.ablation.statistics import (
     paired_difference,
 )
 from stgcn_reid.ablation.study import VARIANTS
+from stgcn_reid.utils.markdown import markdown_table
 
 Records = dict[str, dict[int, dict[str, Any]]]  # variant -> seed -> record
 LABELS = {v.key: v.label for v in VARIANTS}
@@ -228,12 +229,14 @@ def probe_section(probes: Mapping[int, Mapping[str, Any]]) -> list[str]:
         "temporal nodes through forward hooks (module `stgcn_reid.ablation.frozen.probe`). "
         "The test split is not read. Mean ± std over seeds; Δ paired by seed, 95 % interval.",
         "",
-        *table(
+        *markdown_table(
             ("measure", "TGCN, untrained", "TGCN+global, trained", "TFCN+global, trained"),
             probe_rows(probes),
         ),
         "",
-        *table(("comparison", "Δ [95 % interval]", "verdict"), probe_difference_rows(probes)),
+        *markdown_table(
+            ("comparison", "Δ [95 % interval]", "verdict"), probe_difference_rows(probes)
+        ),
         "",
     ]
 
@@ -305,7 +308,7 @@ def render(
         "benchmark, while every other row trains layers on the benchmark: Δ vs baseline "
         "measures what trained heads add, not what the graphs add (the twin table does that).",
         "",
-        *table(
+        *markdown_table(
             (
                 "Method",
                 "mAP",
@@ -322,7 +325,7 @@ def render(
         "",
         "## Each GCN against its FCN twin (Table 4)",
         "",
-        *table(("GCN − FCN", "Δ mAP", "Δ rank-1", "verdict"), twin_rows(records)),
+        *markdown_table(("GCN − FCN", "Δ mAP", "Δ rank-1", "verdict"), twin_rows(records)),
         "",
         "## Occluded and clean queries",
         "",
@@ -330,7 +333,7 @@ def render(
         "paper's case for the temporal graph is that occluded queries gain most; the last "
         "column tests exactly that.",
         "",
-        *table(
+        *markdown_table(
             (
                 "Method",
                 "Δ mAP vs baseline, occluded",
@@ -346,7 +349,7 @@ def render(
         "",
         "Validation mAP (mean over seeds) at the last three validations.",
         "",
-        *table(("Method", "third-last", "second-last", "last"), curve_rows(records, keys)),
+        *markdown_table(("Method", "third-last", "second-last", "last"), curve_rows(records, keys)),
         "",
         "## How it was made",
         "",
