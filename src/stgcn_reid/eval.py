@@ -22,13 +22,13 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from stgcn_reid.checkpoints.rebuild import load_net
 from stgcn_reid.evaluation import cmc_at, evaluate_rank, re_ranking
 from stgcn_reid.evaluation.distance import compute_distance
 from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
 from stgcn_reid.evaluation.metric import RankingResult
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import format_table, report_test_result
-from stgcn_reid.utils.checkpoints import load_net
 from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.instantiate import finish_loggers, instantiate_loggers

@@ -22,12 +22,15 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from stgcn_reid.checkpoints.policy import (
+    best_checkpoint,
+    checkpoint_selection,
+    resolve_resume_checkpoint,
+)
 from stgcn_reid.data.datamodule import EvalSplit
-from stgcn_reid.data.datasets import VideoReIDDataset
 from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
 from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import report_test_result
-from stgcn_reid.utils.checkpoints import best_checkpoint, resolve_resume_checkpoint
 from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR, model_config
 from stgcn_reid.utils.instantiate import finish_loggers, instantiate_callbacks, instantiate_loggers
@@ -64,7 +67,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     that cannot be evaluated fails before the first training step.
 
     A SIGTERM (cluster pre-emption) stops training after the current step, with
-    ``checkpoints/last.ckpt`` at that step (:class:`~stgcn_reid.utils.checkpoint_io.
+    ``checkpoints/last.ckpt`` at that step (:class:`~stgcn_reid.callbacks.resume.
     ResumeCheckpoint`), and exits with status 143 (128 + SIGTERM) so that a scheduler does not
     mistake the run for finished.
     """
@@ -131,22 +134,6 @@ def check_trainer(trainer: DictConfig) -> None:
             "trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm), but "
             "trainer.accelerator=cpu; for DDP on CPU use trainer=ddp_cpu"
         )
-
-
-def checkpoint_selection(best: str, dataset: VideoReIDDataset) -> dict[str, str]:
-    """What the final test tests and by which rule (recorded in ``metrics.json``)."""
-    if best:
-        return {
-            "tested_checkpoint": best,
-            "checkpoint_rule": f"best val/mAP on the validation split ({dataset.val_source})",
-        }
-    reason = (
-        "no validation ran before the end of training"
-        if dataset.has_validation
-        else "no validation split (data.val_split=none)"
-    )
-    log.warning("No best checkpoint (%s): testing the last weights.", reason)
-    return {"tested_checkpoint": "last weights", "checkpoint_rule": f"last epoch: {reason}"}
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

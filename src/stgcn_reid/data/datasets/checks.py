@@ -13,7 +13,8 @@ import os
 from collections import defaultdict
 from collections.abc import Sequence
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet
+from stgcn_reid.data.datasets.base import Tracklet
+from stgcn_reid.errors import DatasetError
 
 log = logging.getLogger(__name__)
 #: How many examples a message names.
