@@ -33,7 +33,7 @@ from stgcn_reid.lit_module import ReIDLitModule
 from stgcn_reid.report import report_test_result
 from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR, model_config
-from stgcn_reid.utils.instantiate import finish_loggers, instantiate_callbacks, instantiate_loggers
+from stgcn_reid.utils.instantiate import closing_loggers, instantiate_callbacks, instantiate_loggers
 
 log = logging.getLogger(__name__)
 
@@ -89,36 +89,39 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    try:
-        # weights_only: checkpoints hold tensors and plain containers; refuse pickled code.
-        trainer.fit(
-            module,
-            datamodule=datamodule,
-            ckpt_path=resolve_resume_checkpoint(cfg, module),
-            weights_only=True,
-        )
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        if cfg.test:
-            best = best_checkpoint(trainer)
-            selection = checkpoint_selection(best, datamodule.dataset)
-            log.info("Final test of %s", selection["tested_checkpoint"])
-            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-            if trainer.is_global_zero:
-                report_test_result(
-                    module.test_result,
-                    module.test_ranking,
-                    datamodule.test_tracklets,
-                    cfg.paths.output_dir,
-                    loggers,
-                    selection,
+    with closing_loggers(loggers):
+        try:
+            # weights_only: checkpoints hold tensors and plain containers; refuse pickled code.
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=resolve_resume_checkpoint(cfg, module),
+                weights_only=True,
+            )
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            if cfg.test:
+                best = best_checkpoint(trainer)
+                selection = checkpoint_selection(best, datamodule.dataset)
+                log.info("Final test of %s", selection["tested_checkpoint"])
+                trainer.test(
+                    module, datamodule=datamodule, ckpt_path=best or None, weights_only=True
                 )
-                if cfg.save_test_features:
-                    save_features(module.test_ranking, Path(cfg.paths.output_dir) / FEATURES_FILE)
-    except SIGTERMException as stop:
-        raise SystemExit(128 + signal.SIGTERM) from stop
-    finally:
-        finish_loggers(loggers)
+                metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+                if trainer.is_global_zero:
+                    report_test_result(
+                        module.test_result,
+                        module.test_ranking,
+                        datamodule.test_tracklets,
+                        cfg.paths.output_dir,
+                        loggers,
+                        selection,
+                    )
+                    if cfg.save_test_features:
+                        save_features(
+                            module.test_ranking, Path(cfg.paths.output_dir) / FEATURES_FILE
+                        )
+        except SIGTERMException as stop:
+            raise SystemExit(128 + signal.SIGTERM) from stop
     return metrics
 
 
