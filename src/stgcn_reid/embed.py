@@ -18,8 +18,8 @@ clip length, input size and temporal sampling, and the run configuration as JSON
 atomically: an interrupted run leaves any previous file intact.
 
 The command line is ``key=value`` like the training entry point, but parsed by OmegaConf
-against a dataclass (:mod:`stgcn_reid.utils.keyvalue`) rather than by Hydra: a tool that reads one
-folder and writes one file needs no run directory, log files or ``conf/`` folder, and OmegaConf
+against a dataclass (:mod:`stgcn_reid.utils.keyvalue_cli`) rather than by Hydra: a tool that reads
+one folder and writes one file needs no run directory, log files or ``conf/`` folder, and OmegaConf
 still types the values and rejects unknown or missing keys.
 """
 
@@ -41,7 +41,7 @@ from stgcn_reid.data.datasets.base import DatasetError
 from stgcn_reid.data.datasets.images import IMAGE_SUFFIXES, is_frame
 from stgcn_reid.inference import Embedder
 from stgcn_reid.utils.io import atomic_write
-from stgcn_reid.utils.keyvalue import run_cli
+from stgcn_reid.utils.keyvalue_cli import run_cli
 
 FORMAT_VERSION = 1
 

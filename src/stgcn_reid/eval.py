@@ -27,11 +27,11 @@ from stgcn_reid.evaluation import cmc_at, evaluate_rank, re_ranking
 from stgcn_reid.evaluation.distance import compute_distance
 from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
 from stgcn_reid.evaluation.metric import RankingResult
+from stgcn_reid.evaluation.run_report import format_table, report_test_result
 from stgcn_reid.lit_module import ReIDLitModule
-from stgcn_reid.report import format_table, report_test_result
-from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.instantiate import closing_loggers, instantiate_loggers
+from stgcn_reid.utils.override_hints import run_with_hints
 
 log = logging.getLogger(__name__)
 #: Test-time input geometry fixed by the trained model.

@@ -63,7 +63,7 @@ from stgcn_reid.embed import file_sha256
 from stgcn_reid.inference import Embedder
 from stgcn_reid.models import STGCN
 from stgcn_reid.utils.io import atomic_write
-from stgcn_reid.utils.keyvalue import run_cli
+from stgcn_reid.utils.keyvalue_cli import run_cli
 
 FORMATS = ("onnx", "pt2")
 PARITY_BATCH_SIZES = (1, 3)

@@ -29,11 +29,11 @@ from stgcn_reid.checkpoints.policy import (
 )
 from stgcn_reid.data.datamodule import EvalSplit
 from stgcn_reid.evaluation.features import FEATURES_FILE, save_features
+from stgcn_reid.evaluation.run_report import report_test_result
 from stgcn_reid.lit_module import ReIDLitModule
-from stgcn_reid.report import report_test_result
-from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR, model_config
 from stgcn_reid.utils.instantiate import closing_loggers, instantiate_callbacks, instantiate_loggers
+from stgcn_reid.utils.override_hints import run_with_hints
 
 log = logging.getLogger(__name__)
 
