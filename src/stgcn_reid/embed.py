@@ -19,8 +19,8 @@ input size and temporal sampling, and the run configuration as JSON. It is writt
 an interrupted run leaves any previous file intact.
 
 The command line is ``key=value`` like the training entry point, but parsed by OmegaConf
-against a dataclass (:mod:`stgcn_reid.utils.keyvalue`) rather than by Hydra: a tool that reads one
-folder and writes one file needs no run directory, log files or ``conf/`` folder, and OmegaConf
+against a dataclass (:mod:`stgcn_reid.utils.keyvalue_cli`) rather than by Hydra: a tool that reads
+one folder and writes one file needs no run directory, log files or ``conf/`` folder, and OmegaConf
 still types the values and rejects unknown or missing keys.
 """
 
@@ -34,7 +34,7 @@ from omegaconf import MISSING
 
 from stgcn_reid.inference import Embedder, FeatureFile, find_tracklets
 from stgcn_reid.utils.io import file_sha256
-from stgcn_reid.utils.keyvalue import run_cli
+from stgcn_reid.utils.keyvalue_cli import run_cli
 
 
 @dataclass

@@ -26,13 +26,13 @@ import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from stgcn_reid.checkpoints.rebuild import load_net
+from stgcn_reid.evaluation.run_report import report_test_result
 from stgcn_reid.inference import FEATURES_FILE, evaluation_features
 from stgcn_reid.lit_module import ReIDLitModule
-from stgcn_reid.report import report_test_result
-from stgcn_reid.utils.checkpoints import load_net
-from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR
-from stgcn_reid.utils.instantiate import finish_loggers, instantiate_loggers
+from stgcn_reid.utils.instantiate import closing_loggers, instantiate_loggers
+from stgcn_reid.utils.override_hints import run_with_hints
 
 log = logging.getLogger(__name__)
 #: Test-time input geometry fixed by the trained model.
@@ -79,7 +79,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False)
     output_dir = Path(cfg.paths.output_dir)
-    try:
+    with closing_loggers(loggers):
         trainer.test(module, dataloaders=loader)
         if not trainer.is_global_zero:
             return {}
@@ -105,8 +105,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             topk=cfg.eval.topk,
             split=split,
         )
-    finally:
-        finish_loggers(loggers)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")

@@ -28,7 +28,7 @@ from omegaconf import MISSING
 
 from stgcn_reid.exporting import InputContract, check_parity, export_onnx, export_pt2
 from stgcn_reid.inference import Embedder
-from stgcn_reid.utils.keyvalue import run_cli
+from stgcn_reid.utils.keyvalue_cli import run_cli
 
 FORMATS = ("onnx", "pt2")
 

@@ -39,7 +39,7 @@ from PIL import Image
 from stgcn_reid.evaluation import compute_distance
 from stgcn_reid.inference import FeatureFile
 from stgcn_reid.utils.io import atomic_write
-from stgcn_reid.utils.keyvalue import run_cli
+from stgcn_reid.utils.keyvalue_cli import run_cli
 
 # The evaluation's drawing primitives, so that search pictures look exactly like ranked.png.
 from stgcn_reid.viz.ranking import (

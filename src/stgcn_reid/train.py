@@ -22,15 +22,18 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from stgcn_reid.checkpoints.policy import (
+    best_checkpoint,
+    checkpoint_selection,
+    resolve_resume_checkpoint,
+)
 from stgcn_reid.data.datamodule import EvalSplit
-from stgcn_reid.data.datasets import VideoReIDDataset
+from stgcn_reid.evaluation.run_report import report_test_result
 from stgcn_reid.inference import FEATURES_FILE, evaluation_features
 from stgcn_reid.lit_module import ReIDLitModule
-from stgcn_reid.report import report_test_result
-from stgcn_reid.utils.checkpoints import best_checkpoint, resolve_resume_checkpoint
-from stgcn_reid.utils.cli import run_with_hints
 from stgcn_reid.utils.config import CONFIG_DIR, model_config
-from stgcn_reid.utils.instantiate import finish_loggers, instantiate_callbacks, instantiate_loggers
+from stgcn_reid.utils.instantiate import closing_loggers, instantiate_callbacks, instantiate_loggers
+from stgcn_reid.utils.override_hints import run_with_hints
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     that cannot be evaluated fails before the first training step.
 
     A SIGTERM (cluster pre-emption) stops training after the current step, with
-    ``checkpoints/last.ckpt`` at that step (:class:`~stgcn_reid.utils.checkpoint_io.
+    ``checkpoints/last.ckpt`` at that step (:class:`~stgcn_reid.callbacks.resume.
     ResumeCheckpoint`), and exits with status 143 (128 + SIGTERM) so that a scheduler does not
     mistake the run for finished.
     """
@@ -86,41 +89,42 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    try:
-        # weights_only: checkpoints hold tensors and plain containers; refuse pickled code.
-        trainer.fit(
-            module,
-            datamodule=datamodule,
-            ckpt_path=resolve_resume_checkpoint(cfg, module),
-            weights_only=True,
-        )
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        if cfg.test:
-            best = best_checkpoint(trainer)
-            selection = checkpoint_selection(best, datamodule.dataset)
-            log.info("Final test of %s", selection["tested_checkpoint"])
-            trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-            if trainer.is_global_zero:
-                report_test_result(
-                    module.test_result,
-                    module.test_ranking,
-                    datamodule.test_tracklets,
-                    cfg.paths.output_dir,
-                    loggers,
-                    selection,
+    with closing_loggers(loggers):
+        try:
+            # weights_only: checkpoints hold tensors and plain containers; refuse pickled code.
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=resolve_resume_checkpoint(cfg, module),
+                weights_only=True,
+            )
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            if cfg.test:
+                best = best_checkpoint(trainer)
+                selection = checkpoint_selection(best, datamodule.dataset)
+                log.info("Final test of %s", selection["tested_checkpoint"])
+                trainer.test(
+                    module, datamodule=datamodule, ckpt_path=best or None, weights_only=True
                 )
-                if cfg.save_test_features:
-                    evaluation_features(
+                metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+                if trainer.is_global_zero:
+                    report_test_result(
+                        module.test_result,
                         module.test_ranking,
-                        best or None,
-                        module.hparams.run_config,
-                        cfg.data.test_sampling,
-                    ).save(Path(cfg.paths.output_dir) / FEATURES_FILE)
-    except SIGTERMException as stop:
-        raise SystemExit(128 + signal.SIGTERM) from stop
-    finally:
-        finish_loggers(loggers)
+                        datamodule.test_tracklets,
+                        cfg.paths.output_dir,
+                        loggers,
+                        selection,
+                    )
+                    if cfg.save_test_features:
+                        evaluation_features(
+                            module.test_ranking,
+                            best or None,
+                            module.hparams.run_config,
+                            cfg.data.test_sampling,
+                        ).save(Path(cfg.paths.output_dir) / FEATURES_FILE)
+        except SIGTERMException as stop:
+            raise SystemExit(128 + signal.SIGTERM) from stop
     return metrics
 
 
@@ -136,22 +140,6 @@ def check_trainer(trainer: DictConfig) -> None:
             "trainer.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm), but "
             "trainer.accelerator=cpu; for DDP on CPU use trainer=ddp_cpu"
         )
-
-
-def checkpoint_selection(best: str, dataset: VideoReIDDataset) -> dict[str, str]:
-    """What the final test tests and by which rule (recorded in ``metrics.json``)."""
-    if best:
-        return {
-            "tested_checkpoint": best,
-            "checkpoint_rule": f"best val/mAP on the validation split ({dataset.val_source})",
-        }
-    reason = (
-        "no validation ran before the end of training"
-        if dataset.has_validation
-        else "no validation split (data.val_split=none)"
-    )
-    log.warning("No best checkpoint (%s): testing the last weights.", reason)
-    return {"tested_checkpoint": "last weights", "checkpoint_rule": f"last epoch: {reason}"}
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

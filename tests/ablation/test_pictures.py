@@ -13,7 +13,7 @@ from PIL import Image
 
 from stgcn_reid.ablation import occluded_example, synthetic_occlusions
 from stgcn_reid.data.synthetic import make_config
-from stgcn_reid.data.synthetic.benchmark import build_benchmark
+from stgcn_reid.data.synthetic.plan import build_benchmark
 from stgcn_reid.data.synthetic.render import background_panorama, render_tracklet
 from stgcn_reid.viz.adjacency import (
     occluded_node_weights,

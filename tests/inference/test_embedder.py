@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from stgcn_reid.data.datasets.base import DatasetError
+from stgcn_reid.checkpoints.files import load_checkpoint
+from stgcn_reid.errors import CheckpointError, DatasetError
 from stgcn_reid.evaluation import ReIDMetric
 from stgcn_reid.inference import Embedder
-from stgcn_reid.utils.checkpoints import CheckpointError, load_checkpoint
 
 from .conftest import TrainedRun
 

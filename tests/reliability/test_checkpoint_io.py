@@ -18,10 +18,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from stgcn_reid.data.datasets.base import DatasetError
+from stgcn_reid.callbacks.resume import ResumeCheckpoint
+from stgcn_reid.checkpoints.files import AtomicCheckpointIO, keep_copy
+from stgcn_reid.errors import CheckpointError, DatasetError
 from stgcn_reid.utils import io as file_io
-from stgcn_reid.utils.checkpoint_io import AtomicCheckpointIO, ResumeCheckpoint, keep_copy
-from stgcn_reid.utils.checkpoints import CheckpointError
 
 
 class Points(Dataset[Tensor]):

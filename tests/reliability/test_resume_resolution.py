@@ -10,12 +10,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from stgcn_reid.checkpoints.policy import find_resume_checkpoint, resolve_resume_checkpoint
+from stgcn_reid.errors import CheckpointError
 from stgcn_reid.models import STGCN, ResNetBackbone
-from stgcn_reid.utils.checkpoints import (
-    CheckpointError,
-    find_resume_checkpoint,
-    resolve_resume_checkpoint,
-)
 
 MODEL = nn.Linear(3, 2)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from stgcn_reid.utils.checkpoints import CheckpointError, load_net
+from stgcn_reid.checkpoints.rebuild import load_net
+from stgcn_reid.errors import CheckpointError
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "stgcn_reid"
 

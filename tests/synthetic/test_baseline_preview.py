@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stgcn_reid import baseline as baseline_module
+from stgcn_reid.baseline import BINS, STRIPES, frame_histograms, histogram_baseline
 from stgcn_reid.data.synthetic import SyntheticConfig, load_synthetic
-from stgcn_reid.data.synthetic import baseline as baseline_module
-from stgcn_reid.data.synthetic.baseline import BINS, STRIPES, frame_histograms, histogram_baseline
 from stgcn_reid.data.synthetic.preview import COLUMNS, GAP, main, preview_grid
 
 from .conftest import TINY

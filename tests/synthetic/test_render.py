@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from stgcn_reid.data.synthetic import SyntheticConfig, make_config
-from stgcn_reid.data.synthetic.benchmark import Benchmark, PlannedTracklet, build_benchmark
 from stgcn_reid.data.synthetic.canvas import Canvas
 from stgcn_reid.data.synthetic.identities import Identity, sample_identities
 from stgcn_reid.data.synthetic.person import Figure
+from stgcn_reid.data.synthetic.plan import Benchmark, PlannedTracklet, build_benchmark
 from stgcn_reid.data.synthetic.render import (
     background_panorama,
     occluder_rows,

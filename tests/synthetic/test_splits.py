@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from stgcn_reid.data.synthetic import SyntheticConfig, load_synthetic
-from stgcn_reid.data.synthetic.benchmark import build_benchmark
+from stgcn_reid.data.synthetic.plan import build_benchmark
 
 from .conftest import TINY
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from stgcn_reid.embed import main as embed_main
-from stgcn_reid.utils.cli import override_hints
+from stgcn_reid.utils.override_hints import override_hints
 
 
 def test_hint_suggests_the_closest_real_key() -> None:

@@ -23,8 +23,9 @@ from stgcn_reid.ablation.results import (
     load_features,
     run_metric_options,
 )
-from stgcn_reid.ablation.runner import Run, tested_checkpoint
-from stgcn_reid.utils.checkpoints import load_net
+from stgcn_reid.ablation.runner import Run
+from stgcn_reid.checkpoints.policy import tested_checkpoint
+from stgcn_reid.checkpoints.rebuild import load_net
 
 
 def branch_slices(widths: Mapping[str, int]) -> dict[str, slice]:

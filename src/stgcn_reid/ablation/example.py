@@ -16,7 +16,7 @@ from stgcn_reid.data.clips import load_clip
 from stgcn_reid.data.datamodule import EvalTracklets
 from stgcn_reid.data.datasets import build_dataset
 from stgcn_reid.data.synthetic import dataset_dir, make_config
-from stgcn_reid.data.synthetic.benchmark import build_benchmark
+from stgcn_reid.data.synthetic.plan import build_benchmark
 from stgcn_reid.data.temporal import evenly
 from stgcn_reid.data.transforms import build_test_transform
 

@@ -19,12 +19,13 @@ from stgcn_reid.ablation.results import (
     read_validation_curve,
     run_metric_options,
 )
-from stgcn_reid.ablation.runner import Run, tested_checkpoint
+from stgcn_reid.ablation.runner import Run
 from stgcn_reid.ablation.study import PICTURE_MODELS, TABLE3_KEYS, VARIANTS
+from stgcn_reid.checkpoints.policy import tested_checkpoint
+from stgcn_reid.checkpoints.rebuild import load_net
 from stgcn_reid.data.datamodule import EvalTracklets
 from stgcn_reid.data.datasets import build_dataset
 from stgcn_reid.evaluation import compute_distance
-from stgcn_reid.utils.checkpoints import load_net
 from stgcn_reid.viz import plot_cmc, plot_metric_curves, plot_ranked_results
 from stgcn_reid.viz.adjacency import (
     occluded_node_weights,

@@ -35,6 +35,7 @@ from stgcn_reid.ablation.study import (
     VARIANTS,
     sweep_points,
 )
+from stgcn_reid.checkpoints.policy import last_checkpoint, tested_checkpoint
 from stgcn_reid.inference import FEATURES_FILE
 from stgcn_reid.utils.io import write_json
 
@@ -204,22 +205,6 @@ def subprocess_launcher(command: Sequence[str], log_path: Path, threads: int = 0
         ).returncode
 
 
-def tested_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint the run's final test used, as its ``metrics.json`` records it (chosen on
-    the validation split; ``last.ckpt`` when the run had none)."""
-    run_dir = Path(run_dir)
-    try:
-        tested = json.loads((run_dir / "metrics.json").read_text())["tested_checkpoint"]
-    except (OSError, ValueError, KeyError) as err:
-        raise FileNotFoundError(
-            f"{run_dir}/metrics.json does not say which checkpoint was tested ({err!r})"
-        ) from err
-    path = run_dir / "checkpoints" / "last.ckpt" if tested == "last weights" else Path(tested)
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: the tested checkpoint {path} is gone")
-    return path
-
-
 def read_record(run: Run) -> dict[str, Any]:
     """The run's ``ablation.json`` (commands, wall times); empty if it has none yet."""
     try:
@@ -239,7 +224,7 @@ def _update_record(run: Run, **values: Any) -> None:
 def train_run(run: Run, launcher: Launcher, python: str = sys.executable) -> bool:
     """Train and test one run; continue from ``last.ckpt`` if an attempt was interrupted."""
     command = run.train_command(python)
-    if (run.directory / "checkpoints" / "last.ckpt").is_file():
+    if last_checkpoint(run.directory).is_file():
         command.append("resume=true")
     elif run.directory.exists():
         # A failed attempt with nothing to resume from: start clean, so that no stale file

@@ -12,7 +12,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from stgcn_reid.utils.checkpoints import best_checkpoint, load_checkpoint
+from stgcn_reid.checkpoints.files import load_checkpoint
+from stgcn_reid.checkpoints.policy import LAST_WEIGHTS, best_checkpoint
 from stgcn_reid.utils.io import atomic_write, write_json
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class BackboneExport(Callback):
         if not backbone:
             raise RuntimeError(f"no '{BACKBONE_PREFIX}*' weights to export in {source or 'model'}")
         atomic_write(self.path, lambda handle: torch.save(backbone, handle))
-        record = self.record(source or "last weights")
+        record = self.record(source or LAST_WEIGHTS)
         write_json(_sidecar(self.path), record)
         log.info(
             "Backbone weights (%s, epoch %s, %s %.2f%%): %s",
@@ -81,8 +82,8 @@ class BackboneExport(Callback):
             "source": source,
             "monitor": self.monitor,
             "curve": [{"epoch": e, "value": v} for e, v in self.curve],
-            "chosen_epoch": best[0] if best and source != "last weights" else None,
-            "chosen_value": best[1] if best and source != "last weights" else None,
+            "chosen_epoch": best[0] if best and source != LAST_WEIGHTS else None,
+            "chosen_value": best[1] if best and source != LAST_WEIGHTS else None,
         }
 
     def state_dict(self) -> dict[str, Any]:

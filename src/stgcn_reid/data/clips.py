@@ -21,8 +21,9 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms.v2.functional import pil_to_tensor
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet
+from stgcn_reid.data.datasets.base import Tracklet
 from stgcn_reid.data.temporal import EVAL_SAMPLINGS, eval_clips, num_eval_clips, restricted_random
+from stgcn_reid.errors import DatasetError
 
 ClipTransform = Callable[[list[tv_tensors.Image]], list[Tensor]]
 Sampling = Literal["evenly", "consecutive", "strided"]

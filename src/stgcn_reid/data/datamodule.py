@@ -25,11 +25,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from stgcn_reid.data.clips import Sampling, TestClips, TrainClips
-from stgcn_reid.data.datasets import DatasetError, Tracklet, VideoReIDDataset, build_dataset
+from stgcn_reid.data.datasets import Tracklet, VideoReIDDataset, build_dataset
 from stgcn_reid.data.datasets.checks import check_evaluation_split
 from stgcn_reid.data.datasets.validation import hold_out_validation
 from stgcn_reid.data.samplers import EpochMode, PKBatchSampler, ShardSampler
 from stgcn_reid.data.transforms import build_test_transform, build_train_transform
+from stgcn_reid.errors import DatasetError
 
 
 @dataclass(frozen=True)

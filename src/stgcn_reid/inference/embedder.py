@@ -33,13 +33,15 @@ from torch import Tensor
 from torchvision.transforms.v2.functional import pil_to_tensor
 from tqdm.auto import tqdm
 
+from stgcn_reid.checkpoints.rebuild import load_net
+
 # The evaluation's own clip transform and loader: this module must preprocess exactly
 # as TestClips does.
 from stgcn_reid.data.clips import ClipTransform, Sampling, load_clip, transform_clip
 from stgcn_reid.data.temporal import EVAL_SAMPLINGS, eval_clips
 from stgcn_reid.data.transforms import build_test_transform
+from stgcn_reid.errors import CheckpointError
 from stgcn_reid.models import STGCN
-from stgcn_reid.utils.checkpoints import CheckpointError, load_net
 
 #: One tracklet: frame paths, PIL images, or a uint8 ``[T, H, W, 3]`` RGB tensor / array.
 Frames: TypeAlias = Sequence[str | Path] | Sequence[Image.Image] | Tensor | np.ndarray

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -86,10 +88,30 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
     return loggers
 
 
-def finish_loggers(loggers: list[Logger]) -> None:
-    """Close the W&B run, even after a crash, so the next job of a multirun starts clean."""
+def finish_loggers(loggers: Sequence[Logger], exit_code: int) -> None:
+    """Finalize the loggers and close the W&B run, so the next job of a multirun starts clean.
+
+    ``exit_code`` 0 finalizes with ``"success"``; any other with ``"failed"``, and W&B records
+    the run as failed with that exit code (rather than as finished).
+    """
+    status = "success" if exit_code == 0 else "failed"
     for logger in loggers:
-        logger.finalize("success")
+        logger.finalize(status)
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
-        wandb.finish()
+        wandb.finish(exit_code=exit_code)
+
+
+@contextmanager
+def closing_loggers(loggers: Sequence[Logger]) -> Iterator[None]:
+    """Run the block, then :func:`finish_loggers` with exit code 0 if it ended normally, else
+    the exit code of what it raised (a ``SystemExit``'s own code, 1 for any other error)."""
+    try:
+        yield
+    except SystemExit as stop:
+        finish_loggers(loggers, stop.code if isinstance(stop.code, int) else int(bool(stop.code)))
+        raise
+    except BaseException:
+        finish_loggers(loggers, 1)
+        raise
+    finish_loggers(loggers, 0)

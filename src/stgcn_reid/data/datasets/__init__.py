@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset
+from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset
 from stgcn_reid.data.datasets.dukemtmc_video import load_dukemtmc_video
 from stgcn_reid.data.datasets.ilidsvid import load_ilidsvid
 from stgcn_reid.data.datasets.lsvid import load_lsvid
 from stgcn_reid.data.datasets.mars import load_mars
 from stgcn_reid.data.datasets.mevid import load_mevid
 from stgcn_reid.data.datasets.prid2011 import load_prid2011
+from stgcn_reid.errors import DatasetError
 
 __all__ = [
     "ALIASES",

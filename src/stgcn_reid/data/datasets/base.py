@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class DatasetError(RuntimeError):
-    """A dataset on disk is missing, incomplete or not in the expected layout."""
+from stgcn_reid.errors import DatasetError
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from pytorch_lightning.utilities import rank_zero_only
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet
+from stgcn_reid.data.datasets.base import Tracklet
+from stgcn_reid.errors import DatasetError
 
 log = logging.getLogger(__name__)
 #: How many examples a message names.

@@ -26,8 +26,9 @@ import re
 import warnings
 from pathlib import Path
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset, require_paths
 from stgcn_reid.data.datasets.images import is_frame, not_a_frame
+from stgcn_reid.errors import DatasetError
 
 SPLITS = ("train", "query", "gallery")
 FRAME_NAME = re.compile(r"^(\d+)_?C(\d+)_?F(\d+)_?X(\d+)\.\w+$", re.IGNORECASE)

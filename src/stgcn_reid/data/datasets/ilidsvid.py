@@ -38,8 +38,9 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset, require_paths
 from stgcn_reid.data.datasets.images import is_frame, not_a_frame
+from stgcn_reid.errors import DatasetError
 
 NUM_PERSONS = 300
 NUM_TRIALS = 10

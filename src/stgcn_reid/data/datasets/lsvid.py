@@ -40,8 +40,9 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset, require_paths
 from stgcn_reid.data.datasets.images import is_frame
+from stgcn_reid.errors import DatasetError
 
 NUM_TRAIN = 2831
 NUM_TEST = 11333

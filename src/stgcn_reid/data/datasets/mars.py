@@ -30,7 +30,8 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.errors import DatasetError
 
 JUNK_PID = -1
 

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.errors import DatasetError
 
 #: (identities, tracklets) of each split of the release.
 OFFICIAL = {"train": (104, 6338), "test": (54, 1754)}

@@ -42,8 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset, require_paths
 from stgcn_reid.data.datasets.ilidsvid import ordered_frames
+from stgcn_reid.errors import DatasetError
 from stgcn_reid.utils.io import write_json
 
 CAMERAS = ("cam_a", "cam_b")

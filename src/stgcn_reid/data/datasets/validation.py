@@ -14,7 +14,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from stgcn_reid.data.datasets.base import DatasetError, Tracklet, VideoReIDDataset
+from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset
+from stgcn_reid.errors import DatasetError
 
 
 def hold_out_validation(

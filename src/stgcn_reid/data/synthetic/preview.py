@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from stgcn_reid.data.synthetic.benchmark import Benchmark, PlannedTracklet, build_benchmark
 from stgcn_reid.data.synthetic.config import PRESETS, SyntheticConfig, make_config
+from stgcn_reid.data.synthetic.plan import Benchmark, PlannedTracklet, build_benchmark
 from stgcn_reid.data.synthetic.render import background_panorama, render_tracklet
 from stgcn_reid.data.synthetic.scene import OCCLUDER_KINDS, sample_tracklet_spec
 

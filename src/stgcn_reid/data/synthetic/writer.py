@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stgcn_reid.data.synthetic.benchmark import Benchmark, PlannedTracklet, build_benchmark
 from stgcn_reid.data.synthetic.config import GENERATOR_VERSION, SyntheticConfig
 from stgcn_reid.data.synthetic.identities import Identity
+from stgcn_reid.data.synthetic.plan import Benchmark, PlannedTracklet, build_benchmark
 from stgcn_reid.data.synthetic.render import background_panorama, render_tracklet
 from stgcn_reid.data.synthetic.scene import Camera
 from stgcn_reid.data.synthetic.splits import QUERY_GALLERY, SPLITS

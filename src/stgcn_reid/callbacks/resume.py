@@ -1,108 +1,67 @@
-"""Writing checkpoints that a run can always resume from, exactly.
+"""The callback that keeps ``last.ckpt`` fresh, so that a killed run resumes exactly.
 
-- :class:`AtomicCheckpointIO` (``trainer.plugins``): how every checkpoint reaches the disk. A crash
-  or a full disk while writing leaves the previous file intact.
-- :class:`ResumeCheckpoint` (a callback): when ``last.ckpt`` is written (at least every N
-  training steps, at the end, and at the step where SIGTERM or an unreadable frame stopped the
-  run), that the previous one is kept as ``last.prev.ckpt``, and the global RNG states it
-  carries on top of Lightning's own state (weights, optimizer, scheduler, loop progress, the
-  training loader's position).
+:class:`ResumeCheckpoint` writes ``last.ckpt`` (at least every N training steps, at the end, and
+at the step where SIGTERM or an unreadable frame stopped the run), keeps the previous one as
+``last.prev.ckpt``, and carries the global RNG states on top of Lightning's own state (weights,
+optimizer, scheduler, loop progress, the training loader's position). The file itself is written
+by the trainer's CheckpointIO (:class:`~stgcn_reid.checkpoints.files.AtomicCheckpointIO`:
+atomic, with the SHA-256 of its tensors).
+
+Why not Lightning's ``ModelCheckpoint(save_last=True, every_n_train_steps=N)`` with the extras
+(RNG states, previous copy, finite-weights check) on top: in Lightning 2.6 it differs in the
+schedule itself, not only in the extras, so a subclass would override every hook it has.
+
+- ``every_n_train_steps`` is ``global_step % N == 0``, and with it set no save happens at an
+  epoch end (``every_n_epochs`` becomes 0): an epoch end that is not a multiple of N, the end of
+  the last epoch included, is not written. Here the count runs from the last save, and every
+  epoch end that is due, and the last one, is written
+  (``tests/reliability/test_checkpoint_io.py::
+  test_checkpoint_every_n_steps_and_at_the_epoch_end_keeping_the_previous``).
+- Without a monitored metric a due step that ends the epoch is written at the batch end, before
+  validation: the checkpoint then lacks that validation (the best-model state, the metrics of a
+  resumed run). Here it is written after it.
+- Nothing is written before validation, and a step is never written twice (its
+  ``_last_global_step_saved`` check): a validation that fails loses every step since the last
+  periodic save. Here ``last.ckpt`` is written right before validation and again after it
+  (``test_a_failing_validation_leaves_last_checkpoint_at_its_step``).
+- ``save_on_exception`` (and ``OnExceptionCheckpoint``) write on any exception, also one that
+  struck inside a step (Ctrl-C) or left non-finite weights, to a file named by the metrics.
+  Here only a stop between two steps (SIGTERM, an unreadable training frame) writes
+  ``last.ckpt``, at that step, and the log says which file holds which step
+  (``test_unreadable_batch_stops_training_with_the_step_before_saved``,
+  ``test_bad_frame_at_step_0_says_no_checkpoint_was_written``). ``OnExceptionCheckpoint``
+  moreover deletes its file at teardown.
+- A subclass of ``ModelCheckpoint`` gets its ``state_key`` (the class name plus monitor and
+  intervals) instead of the class name alone, so the RNG states of the checkpoints written so
+  far would no longer be restored on resume.
+
+Kept as the extras on this schedule: the RNG states and their restore point
+(``test_rng_states_survive_a_weights_only_round_trip_and_are_restored``), the previous copy,
+never over a sound one by a torn one (``test_torn_last_checkpoint_is_replaced_but_not_kept``),
+the finite-weights check (``test_non_finite_weights_never_replace_a_good_checkpoint``), and the
+removal of temporary files left by a write that a SIGKILL cut short.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import random
-import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from fsspec.core import url_to_fs
-from fsspec.implementations.local import LocalFileSystem
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Checkpoint
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from stgcn_reid.data.datasets.base import DatasetError
-from stgcn_reid.utils.checkpoints import (
-    DIGEST_KEY,
-    LAST_CHECKPOINT,
-    PREVIOUS_CHECKPOINT,
-    CheckpointError,
-    load_checkpoint,
-    tensor_bytes,
-    tensors_digest,
-    verify_digest,
-)
-from stgcn_reid.utils.io import atomic_write
+from stgcn_reid.checkpoints.files import keep_copy, load_checkpoint
+from stgcn_reid.checkpoints.policy import LAST_CHECKPOINT, PREVIOUS_CHECKPOINT
+from stgcn_reid.errors import CheckpointError, DatasetError
 
 log = logging.getLogger(__name__)
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` to a temporary file beside the target, fsync, then rename over it.
-
-    Lightning's own writer goes through an fsspec transaction without fsync, after serialising
-    the whole checkpoint into memory; this one streams to disk and survives a power loss
-    (:func:`stgcn_reid.utils.io.atomic_write`). Remote paths (``s3://`` ...) keep Lightning's
-    writer, whose object-store uploads are atomic themselves.
-
-    Every checkpoint carries the SHA-256 of its tensors (:data:`~stgcn_reid.utils.checkpoints.
-    DIGEST_KEY`), checked on every load here and in :func:`~stgcn_reid.utils.checkpoints.
-    load_checkpoint`, so that bytes changed on disk after the write fail naming the file.
-
-    Loading refuses pickled code (``weights_only=True``) unless the caller asks otherwise: the
-    checkpoints of this project hold tensors and plain containers only.
-    """
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
-    ) -> None:
-        checkpoint = {**checkpoint, DIGEST_KEY: tensors_digest(checkpoint)}
-        filesystem, local_path = url_to_fs(str(path))
-        if storage_options is not None or not isinstance(filesystem, LocalFileSystem):
-            super().save_checkpoint(checkpoint, path, storage_options)
-            return
-        try:
-            atomic_write(local_path, lambda handle: torch.save(checkpoint, handle))
-        except (OSError, RuntimeError) as err:
-            if not _out_of_space(err):
-                raise
-            needed, free = tensor_bytes(checkpoint), shutil.disk_usage(Path(local_path).parent).free
-            raise CheckpointError(
-                f"cannot write {local_path}: no space left on its device; the checkpoint needs "
-                f"about {needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free. The previous "
-                "checkpoint stays; free some space and resume with resume=true"
-            ) from err
-
-    def load_checkpoint(
-        self,
-        path: str | Path,
-        map_location: Callable[..., Any] | None = lambda storage, loc: storage,
-        weights_only: bool | None = None,
-    ) -> dict[str, Any]:
-        checkpoint = super().load_checkpoint(
-            path, map_location, weights_only=True if weights_only is None else weights_only
-        )
-        verify_digest(path, checkpoint)
-        return checkpoint
-
-
-def _out_of_space(error: BaseException) -> bool:
-    """Whether ``error`` or an error it was raised from is ``ENOSPC`` (torch's writer wraps the
-    ``OSError`` of the file in a ``RuntimeError``)."""
-    while error is not None:
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            return True
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def rng_states() -> dict[str, Any]:
@@ -301,23 +260,6 @@ class ResumeCheckpoint(Checkpoint):
         set_rng_states(state_dict["rng"])
         if state_dict["mid_epoch"]:
             self._rng_before_next_step = state_dict["rng"]
-
-
-def keep_copy(source: Path, target: Path) -> None:
-    """Make ``target`` a copy of ``source`` atomically, by a hard link when possible.
-
-    ``source`` stays in place throughout, so that a crash at any moment leaves a checkpoint
-    under the name the next run resumes from.
-    """
-    temporary = target.with_name(f".{target.name}.link.tmp")
-    temporary.unlink(missing_ok=True)
-    try:
-        os.link(source, temporary)
-        os.replace(temporary, target)
-    except OSError:  # no hard links on this file system: copy the bytes
-        temporary.unlink(missing_ok=True)
-        with source.open("rb") as reader:
-            atomic_write(target, lambda handle: shutil.copyfileobj(reader, handle))
 
 
 def _sound(path: Path) -> bool:

@@ -18,8 +18,7 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from stgcn_reid.data.datasets.base import DatasetError
-from stgcn_reid.utils.checkpoints import CheckpointError
+from stgcn_reid.errors import CheckpointError, DatasetError
 
 Config = TypeVar("Config")
 

@@ -1,4 +1,4 @@
-"""Friendlier command-line failures: hints about the arguments that likely caused them."""
+"""Friendlier failures of the Hydra entry points: hints about the overrides that caused them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from stgcn_reid.utils.config import CONFIG_DIR
-from stgcn_reid.utils.keyvalue import quoting_hint
+from stgcn_reid.utils.keyvalue_cli import quoting_hint
 
 
 def config_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:

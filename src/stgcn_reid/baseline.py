@@ -7,7 +7,7 @@ Histograms are L1-normalised per stripe and square-rooted, so the euclidean dist
 descriptors is the Hellinger distance. Confusers (same clothes) and occluders (foreign colors in
 a band) are exactly what this descriptor cannot handle, which is the point of the benchmark.
 
-``python -m stgcn_reid.data.synthetic.baseline [--root data] [--preset default hard]``
+``python -m stgcn_reid.baseline [--root data] [--preset default hard]``
 """
 
 from __future__ import annotations

@@ -1,0 +1,16 @@
+"""The errors a user can act on, at the bottom layer so that every layer may raise and catch them.
+
+``data`` raises :class:`DatasetError`, the checkpoint modules :class:`CheckpointError`; the
+checkpoint callback, the key=value command-line runner and the entry points catch both.
+"""
+
+from __future__ import annotations
+
+
+class DatasetError(RuntimeError):
+    """A dataset on disk is missing, incomplete or not in the expected layout."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, damaged, cannot be written, or does not fit the
+    model."""
