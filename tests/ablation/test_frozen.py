@@ -10,8 +10,14 @@ import pytest
 import torch
 
 from stgcn_reid.ablation.frozen.__main__ import main
-from stgcn_reid.ablation.frozen.cache import FrameFeatures, frame_rows
-from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, train_batches
+from stgcn_reid.ablation.frozen.cache import FrameFeatures, frame_maps, frame_rows, frozen_part
+from stgcn_reid.ablation.frozen.heads import (
+    CachedMaps,
+    HeadRecipe,
+    LastStage,
+    parameter_groups,
+    train_batches,
+)
 from stgcn_reid.ablation.frozen.probe import (
     mean_node_similarity,
     partly_occluded_clips,
@@ -34,6 +40,32 @@ def test_branches_on_row_means_equal_branches_on_full_maps() -> None:
     for branch in full.features:
         torch.testing.assert_close(cached.features[branch], full.features[branch])
     torch.testing.assert_close(cached.logits, full.logits)
+
+
+def test_layer4_on_cached_layer3_maps_is_the_whole_model() -> None:
+    """The last-stage study trains layer4 on cached layer3 maps: together they are the model."""
+    torch.manual_seed(0)
+    backbone = ResNetBackbone("resnet18", last_stride=1).eval()
+    model = STGCN(backbone, num_classes=5, seq_len=3).eval()
+    clips = torch.randn(2, 3, 3, 128, 64)
+    with torch.no_grad():
+        maps = frame_maps(frozen_part(backbone, "layer3"), clips.flatten(0, 1))
+        assert maps.shape == (6, 256, 8, 4)
+        staged = LastStage(backbone.layer4, model).forward_maps(maps.unflatten(0, (2, 3)))
+        torch.testing.assert_close(staged.embedding, model(clips).embedding)
+
+
+def test_the_last_stage_trains_at_its_own_learning_rate() -> None:
+    backbone = ResNetBackbone("resnet18")
+    heads = STGCN(CachedMaps(512), num_classes=5, seq_len=2, branches=("global",))
+    recipe = HeadRecipe(lr=1e-3, stage_lr=3e-4)
+    groups = parameter_groups(LastStage(backbone.layer4, heads), recipe)
+    optimizer = torch.optim.Adam(groups, recipe.lr)
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-3, 3e-4]
+    assert sum(len(g["params"]) for g in groups) == len(list(backbone.layer4.parameters())) + len(
+        list(heads.parameters())
+    )
+    assert len(parameter_groups(heads, recipe)) == 1
 
 
 def _toy_features(rng: np.random.Generator) -> FrameFeatures:
@@ -107,7 +139,7 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
     assert 0 < record["test"]["mAP"] <= 1
     assert len(record["test"]["all_AP"]) == 6  # experiment=smoke: 6 query identities
     baseline = json.loads((records / "baseline" / "seed0.json").read_text())
-    assert record["head_parameters"] > baseline["head_parameters"]  # the TGCN's layers
+    assert record["trained_parameters"] > baseline["trained_parameters"]  # the TGCN's layers
 
     page = out.read_text()
     assert "TGCN+global − TFCN+global" in page
@@ -123,6 +155,40 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
     before = {p: p.read_bytes() for p in paths}
     assert main(args) == 0
     assert {p: p.read_bytes() for p in paths} == before
+
+
+@pytest.mark.slow
+def test_the_last_stage_study_trains_layer4_and_reports(
+    smoke_data_dir: Path, tmp_path: Path
+) -> None:
+    weights = tmp_path / "backbone.pt"
+    torch.manual_seed(0)
+    torch.save(ResNetBackbone("resnet18").state_dict(), weights)
+    records, out = tmp_path / "records", tmp_path / "layer4.md"
+    common = ["--weights", str(weights), "--dataset", "synthetic_smoke", "--seeds", "0"]
+    args = [
+        *common,
+        *("--train", "layer4", "--variants", "baseline", "tgcn_global", "--epochs", "1"),
+        *("--records", str(records), "--out", str(out)),
+        "experiment=smoke",
+        f"paths.data_dir={smoke_data_dir}",
+    ]
+    assert main(args) == 0
+    record = json.loads((records / "baseline" / "seed0.json").read_text())
+    assert record["setup"]["trainable"] == "layer4"
+    # layer4's 8.4 M weights train, not only the baseline's BN-free classifier
+    assert record["trained_parameters"] > 8_000_000
+    assert 0 < record["test"]["mAP"] <= 1
+    cached = sorted(p.name for p in (smoke_data_dir / "frozen-features").iterdir())
+    assert record["features"] in cached
+    rows = np.load(smoke_data_dir / "frozen-features" / record["features"] / "query" / "rows.npy")
+    assert rows.shape[1:] == (256, 8, 4)  # layer3 maps of the 128 x 64 frames, not row means
+    page = out.read_text()
+    assert page.startswith("# Last-stage study")
+    assert "(layer4: 0.0003)" in page
+    # the probe reads frozen heads only
+    with pytest.raises(SystemExit):
+        main([*args, "--probe", "0"])
 
 
 def test_missing_weights_say_how_to_make_them(tmp_path: Path, caplog) -> None:

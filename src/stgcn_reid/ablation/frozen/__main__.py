@@ -17,6 +17,7 @@ from stgcn_reid.ablation.frozen.heads import HeadRecipe
 from stgcn_reid.ablation.frozen.probe import read_probes, run_probes
 from stgcn_reid.ablation.frozen.report import num_queries, read_records, render
 from stgcn_reid.ablation.frozen.study import (
+    TRAINABLE,
     StudySetup,
     occluded_queries,
     pretrained_weights,
@@ -30,13 +31,24 @@ from stgcn_reid.utils.machine import machine_description
 
 log = logging.getLogger("stgcn_reid.ablation.frozen")
 
+#: Each --train's study name: its default records, report and findings files.
+STUDY_NAMES: dict[str, str] = {"heads": "frozen", "layer4": "layer4"}
+
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m stgcn_reid.ablation.frozen",
         description="Train every Table 3-4 variant's heads on cached features of a frozen, "
-        "pretrained backbone, over many seeds, and write the paired comparisons. Rerunning "
-        "resumes: finished runs are read from --records.",
+        "pretrained backbone (--train layer4: with the backbone's last stage), over many "
+        "seeds, and write the paired comparisons. Rerunning resumes: finished runs are read "
+        "from --records.",
+    )
+    parser.add_argument(
+        "--train",
+        choices=list(TRAINABLE),
+        default="heads",
+        help="what trains: the branch heads on the frozen backbone (the frozen-feature study), "
+        "or layer4 with them, on cached layer3 maps (the last-stage study)",
     )
     parser.add_argument("--weights", help="backbone weights (default: experiment=pretrain's)")
     parser.add_argument("--dataset", default="synthetic_hard")
@@ -49,14 +61,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=HeadRecipe.lr_step,
         help="epochs between the learning-rate steps (÷10 each)",
     )
+    parser.add_argument("--val-every", type=int, default=HeadRecipe.val_every, metavar="EPOCHS")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (1 thread each)")
-    parser.add_argument("--records", type=Path, default=Path("docs/results/frozen"))
-    parser.add_argument("--out", type=Path, default=Path("docs/results-frozen.md"))
+    parser.add_argument("--records", type=Path, help="run records (default: docs/results/<study>)")
+    parser.add_argument("--out", type=Path, help="the report (default: docs/results-<study>.md)")
     parser.add_argument(
         "--findings",
         type=Path,
-        default=Path("docs/results-frozen-findings.md"),
-        help="hand-written findings put at the top of the report (if the file exists)",
+        help="hand-written findings put at the top of the report, if the file exists "
+        "(default: docs/results-<study>-findings.md)",
     )
     parser.add_argument(
         "--probe",
@@ -79,6 +92,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "overrides", nargs="*", help="extra training-config overrides (key=value), e.g. paths"
     )
     args = parser.parse_args(argv)
+    study = STUDY_NAMES[args.train]
+    args.records = args.records or Path(f"docs/results/{study}")
+    args.out = args.out or Path(f"docs/results-{study}.md")
+    args.findings = args.findings or Path(f"docs/results-{study}-findings.md")
+    if args.train != "heads" and (args.probe or args.probe_only):
+        parser.error("the graph probe reads heads on frozen features: it needs --train heads")
     if args.probe_records is None:  # beside the study's records: each study its own probes
         args.probe_records = args.records.with_name(f"{args.records.name}-probe")
     return args
@@ -95,9 +114,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             weights,
         )
         return 2
-    recipe = replace(HeadRecipe(), epochs=args.epochs, lr_step=min(args.lr_step, args.epochs))
+    recipe = replace(
+        HeadRecipe(),
+        epochs=args.epochs,
+        lr_step=min(args.lr_step, args.epochs),
+        val_every=args.val_every,
+    )
     setup = StudySetup(
-        dataset=args.dataset, weights=str(weights), recipe=recipe, overrides=tuple(args.overrides)
+        dataset=args.dataset,
+        weights=str(weights),
+        recipe=recipe,
+        overrides=tuple(args.overrides),
+        trainable=args.train,
     )
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
     if args.probe_only:

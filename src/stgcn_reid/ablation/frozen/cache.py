@@ -1,16 +1,21 @@
 """Feature maps of a frozen backbone for every frame of a split, cached on disk.
 
-Every branch of STGCN pools whole rows of the backbone's feature map (the global branch all of
-them, the patch graphs horizontal stripes of rows, §3.1), so a frame is stored as its
-``[h, C]`` row means: the branches computed on them equal the branches on the full map
-(:meth:`stgcn_reid.models.STGCN.forward_maps`), at ``1 / w`` of the size.
+Two cuts of the backbone are cached:
+
+- ``rows`` (the frozen-feature study): the whole backbone, each frame stored as its ``[h, C]``
+  row means. Every branch of STGCN pools whole rows of the feature map (the global branch all
+  of them, the patch graphs horizontal stripes of rows, §3.1), so the branches computed on them
+  equal the branches on the full map (:meth:`stgcn_reid.models.STGCN.forward_maps`), at
+  ``1 / w`` of the size.
+- ``layer3`` (the last-stage study): the ResNet up to ``layer3``, each frame its full
+  ``[C, h, w]`` map, on which ``layer4`` is trained with the branches.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +27,7 @@ from tqdm import tqdm
 from stgcn_reid.data.clips import read_frame
 from stgcn_reid.data.datasets import Tracklet
 from stgcn_reid.data.transforms import build_test_transform
+from stgcn_reid.models import ResNetBackbone
 from stgcn_reid.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
@@ -29,10 +35,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FrameFeatures:
-    """Row-mean feature maps of every frame of some tracklets, frames of a tracklet contiguous.
+    """Cached features of every frame of some tracklets, frames of a tracklet contiguous.
 
     Attributes:
-        rows: float16 ``[num_frames, h, C]``.
+        rows: float16 ``[num_frames, h, C]`` row means (cut ``rows``) or ``[num_frames, C, h,
+            w]`` maps (cut ``layer3``).
         flipped: the same of the horizontally flipped frames (training splits), or ``None``.
         offsets: int64 ``[num_tracklets + 1]``; tracklet ``i`` is ``rows[offsets[i]:offsets[i+1]]``.
         pids, camids: int64 ``[num_tracklets]``.
@@ -45,6 +52,11 @@ class FrameFeatures:
     camids: np.ndarray
 
     @property
+    def cut(self) -> str:
+        """The cut of the backbone whose output this holds (see :data:`CUTS`)."""
+        return "layer3" if self.rows.ndim == 4 else "rows"
+
+    @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
@@ -52,22 +64,45 @@ class FrameFeatures:
         return len(self.pids)
 
 
-def cache_key(weights: Path, dataset_name: str, height: int, width: int, arch: str) -> str:
-    """Names a cache by what produced it: the weights file's content, the data, the input size."""
+#: The cuts of the backbone that can be cached (see the module docstring).
+CUTS: tuple[str, ...] = ("rows", "layer3")
+
+
+def cache_key(
+    weights: Path, dataset_name: str, height: int, width: int, arch: str, cut: str = "rows"
+) -> str:
+    """Names a cache by what produced it: the weights file's content, the data, the input size,
+    the cut (``rows`` keys are those of the caches written before ``layer3`` existed)."""
     digest = hashlib.sha256()
     with weights.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     digest.update(f"{dataset_name}|{height}x{width}|{arch}".encode())
+    if cut != "rows":
+        digest.update(f"|{cut}".encode())
     return digest.hexdigest()[:12]
+
+
+def frozen_part(backbone: ResNetBackbone, cut: str) -> nn.Module:
+    """The part of ``backbone`` whose output a cache of ``cut`` holds."""
+    if cut == "rows":
+        return backbone
+    if cut == "layer3":
+        parts = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3")
+        return nn.Sequential(*(getattr(backbone, name) for name in parts))
+    raise ValueError(f"unknown cut {cut!r}; expected one of {CUTS}")
 
 
 @torch.inference_mode()
 def frame_rows(backbone: nn.Module, frames: Tensor, flip: bool = False) -> Tensor:
     """``[N, 3, H, W]`` normalised frames -> ``[N, h, C]`` row means of the feature maps."""
-    if flip:
-        frames = frames.flip(-1)
-    return backbone(frames).mean(dim=-1).transpose(1, 2)
+    return frame_maps(backbone, frames, flip).mean(dim=-1).transpose(1, 2)
+
+
+@torch.inference_mode()
+def frame_maps(part: nn.Module, frames: Tensor, flip: bool = False) -> Tensor:
+    """``[N, 3, H, W]`` normalised frames -> ``[N, C, h, w]`` feature maps of ``part``."""
+    return part(frames.flip(-1) if flip else frames)
 
 
 def extract_split(
@@ -79,16 +114,19 @@ def extract_split(
     flips: bool,
     batch_size: int = 64,
     desc: str = "frames",
+    cut: str = "rows",
 ) -> FrameFeatures:
     """The :class:`FrameFeatures` of ``tracklets``, read from ``folder`` if a previous call
     completed it, else computed (the backbone in eval mode) and written there atomically.
 
+    ``backbone`` is the whole backbone for cut ``rows``, :func:`frozen_part` for ``layer3``.
     A split is the unit of resumption: an interrupted extraction restarts that split.
     """
     names = ("rows", "flipped", "offsets", "pids", "camids")
     paths = {name: folder / f"{name}.npy" for name in names}
     if not paths["camids"].exists():  # written last: its presence marks a complete split
-        _extract(backbone, tracklets, paths, height, width, flips, batch_size, desc)
+        encode = frame_rows if cut == "rows" else frame_maps
+        _extract(encode, backbone, tracklets, paths, (height, width), flips, batch_size, desc)
     loaded = {name: np.load(path, mmap_mode="r") for name, path in paths.items() if path.exists()}
     return FrameFeatures(
         rows=loaded["rows"],
@@ -100,24 +138,24 @@ def extract_split(
 
 
 def _extract(
+    encode: Callable[..., Tensor],
     backbone: nn.Module,
     tracklets: Sequence[Tracklet],
     paths: dict[str, Path],
-    height: int,
-    width: int,
+    size: tuple[int, int],
     flips: bool,
     batch_size: int,
     desc: str,
 ) -> None:
-    transform = build_test_transform(height, width)
+    transform = build_test_transform(*size)
     frames = [frame for tracklet in tracklets for frame in tracklet.frames]
     backbone.eval()
     rows, flipped = [], []
     for start in tqdm(range(0, len(frames), batch_size), desc=desc, unit="batch"):
         batch = torch.stack([transform(read_frame(f)) for f in frames[start : start + batch_size]])
-        rows.append(frame_rows(backbone, batch).half())
+        rows.append(encode(backbone, batch).half())
         if flips:
-            flipped.append(frame_rows(backbone, batch, flip=True).half())
+            flipped.append(encode(backbone, batch, flip=True).half())
     offsets = np.concatenate([[0], np.cumsum([len(t.frames) for t in tracklets])])
     arrays = {
         "rows": torch.cat(rows).numpy(),

@@ -1,4 +1,5 @@
-"""Train STGCN's branch heads on cached frozen-backbone features, and score them.
+"""Train STGCN's branch heads on cached frozen-backbone features, and score them; or, on cached
+``layer3`` maps, the backbone's last stage (``layer4``) with the heads.
 
 The loop is written here rather than with Lightning: a run is a few thousand steps of a few
 milliseconds on in-memory arrays, where the Trainer's per-step hooks, logging and checkpointing
@@ -20,7 +21,7 @@ from stgcn_reid.data.samplers import PKBatchSampler
 from stgcn_reid.data.temporal import eval_clips, restricted_random
 from stgcn_reid.evaluation.rank import cmc_at, evaluate_rank
 from stgcn_reid.losses import ReIDLoss
-from stgcn_reid.models import STGCN
+from stgcn_reid.models import STGCN, STGCNOutput
 
 
 class CachedMaps(nn.Module):
@@ -36,9 +37,29 @@ class CachedMaps(nn.Module):
         raise RuntimeError("CachedMaps has no weights: feed cached maps to STGCN.forward_maps")
 
 
+class LastStage(nn.Module):
+    """The backbone's last stage trained jointly with the branch heads, on cached maps of the
+    frozen stages before it: ``forward_maps`` takes ``[B, T, C', h, w]`` ``layer3`` maps.
+
+    This is the study's affordable form of joint training: every branch's loss reaches the
+    shared ``layer4`` (the stage whose maps the branches read), while the early stages stay
+    as pretrained.
+    """
+
+    def __init__(self, stage: nn.Module, heads: STGCN) -> None:
+        super().__init__()
+        self.stage = stage
+        self.heads = heads
+
+    def forward_maps(self, maps: Tensor) -> STGCNOutput:
+        fmaps = self.stage(maps.flatten(0, 1))
+        return self.heads.forward_maps(fmaps.unflatten(0, maps.shape[:2]))
+
+
 @dataclass(frozen=True)
 class HeadRecipe:
-    """The heads' training budget (the study's own; the backbone is frozen)."""
+    """The heads' training budget (the study's own; the backbone is frozen, or all but its last
+    stage, which then trains at ``stage_lr``)."""
 
     seq_len: int = 4
     num_identities: int = 8
@@ -47,6 +68,7 @@ class HeadRecipe:
     epochs: int = 30
     val_every: int = 5
     lr: float = 1e-3
+    stage_lr: float = 3e-4
     weight_decay: float = 5e-4
     lr_step: int = 20
     margin: float = 0.3
@@ -61,11 +83,11 @@ class HeadRun:
     test: dict[str, object] = field(default_factory=dict)
 
 
-def as_maps(rows: np.ndarray) -> Tensor:
-    """``[..., T, h, C]`` float16 row means -> ``[..., T, C, h, 1]`` float32 maps."""
-    return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).transpose(-1, -2)[
-        ..., None
-    ]
+def as_maps(values: np.ndarray, cut: str = "rows") -> Tensor:
+    """Cached float16 features -> float32 maps: ``[..., T, h, C]`` row means (cut ``rows``)
+    -> ``[..., T, C, h, 1]``; ``[..., T, C, h, w]`` maps (cut ``layer3``) as they are."""
+    tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+    return tensor if cut == "layer3" else tensor.transpose(-1, -2)[..., None]
 
 
 def train_batches(
@@ -85,13 +107,17 @@ def train_batches(
             frames = start + restricted_random(n, recipe.seq_len, rng)
             source = train.flipped if train.flipped is not None else train.rows
             clips.append((source if rng.random() < recipe.flip_prob else train.rows)[frames])
-        batches.append((as_maps(np.stack(clips)), torch.as_tensor(train.pids[indices])))
+        batches.append((as_maps(np.stack(clips), train.cut), torch.as_tensor(train.pids[indices])))
     return batches
 
 
 @torch.inference_mode()
 def embed_tracklets(
-    model: STGCN, features: FrameFeatures, seq_len: int, rule: str = "strided", chunk: int = 512
+    model: STGCN | LastStage,
+    features: FrameFeatures,
+    seq_len: int,
+    rule: str = "strided",
+    chunk: int = 512,
 ) -> Tensor:
     """``[num_tracklets, D]`` test features: ``f_all`` of every clip of ``rule`` (every frame),
     averaged with the clip weights of :func:`~stgcn_reid.data.temporal.eval_clips`. Clips of
@@ -106,7 +132,9 @@ def embed_tracklets(
     frames, w, owner = np.concatenate(clips), np.concatenate(weights), np.concatenate(owner)
     embedding = torch.cat(
         [
-            model.forward_maps(as_maps(features.rows[frames[start : start + chunk]])).embedding
+            model.forward_maps(
+                as_maps(features.rows[frames[start : start + chunk]], features.cut)
+            ).embedding
             for start in range(0, len(frames), chunk)
         ]
     )
@@ -117,7 +145,9 @@ def embed_tracklets(
     return total / norm
 
 
-def retrieval(model: STGCN, query: FrameFeatures, gallery: FrameFeatures, seq_len: int) -> dict:
+def retrieval(
+    model: STGCN | LastStage, query: FrameFeatures, gallery: FrameFeatures, seq_len: int
+) -> dict:
     """CMC, mAP and per-query AP of ``query`` against ``gallery`` (Euclidean ``f_all``, the
     default metric of ``conf/metric/default.yaml``)."""
     qf, gf = embed_tracklets(model, query, seq_len), embed_tracklets(model, gallery, seq_len)
@@ -137,8 +167,18 @@ def retrieval(model: STGCN, query: FrameFeatures, gallery: FrameFeatures, seq_le
     }
 
 
+def parameter_groups(model: STGCN | LastStage, recipe: HeadRecipe) -> list[dict]:
+    """Adam's parameter groups: the heads at ``lr``, a trained last stage at ``stage_lr``."""
+    if isinstance(model, LastStage):
+        return [
+            {"params": list(model.heads.parameters())},
+            {"params": list(model.stage.parameters()), "lr": recipe.stage_lr},
+        ]
+    return [{"params": list(model.parameters())}]
+
+
 def fit_heads(
-    model: STGCN,
+    model: STGCN | LastStage,
     train: FrameFeatures,
     val: tuple[FrameFeatures, FrameFeatures],
     test: tuple[FrameFeatures, FrameFeatures] | None,
@@ -148,7 +188,9 @@ def fit_heads(
     """Train ``model``'s heads (eq. 8-9), keep the weights of the best validation mAP, then
     test those once (``test=None``: leave the test split unread, ``HeadRun.test`` empty)."""
     loss = ReIDLoss(margin=recipe.margin)
-    optimizer = torch.optim.Adam(model.parameters(), recipe.lr, weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.Adam(
+        parameter_groups(model, recipe), recipe.lr, weight_decay=recipe.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe.lr_step, gamma=0.1)
     run, best, best_state = HeadRun(), -1.0, copy.deepcopy(model.state_dict())
     for epoch in range(recipe.epochs):

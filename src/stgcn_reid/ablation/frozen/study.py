@@ -1,5 +1,7 @@
 """The frozen-feature study: every Table 3-4 variant's heads on the same cached features of a
-pretrained, frozen backbone, over many seeds, each GCN paired with its FCN twin.
+pretrained, frozen backbone, over many seeds, each GCN paired with its FCN twin. With
+``trainable="layer4"`` the backbone's last stage trains with the heads (on cached ``layer3``
+maps): the last-stage study, this machine's affordable form of joint training.
 
 With the backbone fixed, a variant differs from its twin only by Â (eq. 2-4), so the paired
 difference isolates Table 4's question: does the graph do more than ``Y = XW`` on the same
@@ -26,8 +28,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from stgcn_reid.ablation.frozen.cache import FrameFeatures, cache_key, extract_split
-from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, fit_heads
+from stgcn_reid.ablation.frozen.cache import FrameFeatures, cache_key, extract_split, frozen_part
+from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, LastStage, fit_heads
 from stgcn_reid.ablation.occlusion import occluded_tracklets
 from stgcn_reid.ablation.study import VARIANTS, Variant
 from stgcn_reid.models import STGCN
@@ -42,7 +44,9 @@ SPLITS: tuple[str, ...] = ("train", "val_query", "val_gallery", "query", "galler
 
 @dataclass(frozen=True)
 class StudySetup:
-    """What every run of one study shares: the data, the frozen backbone, the heads' recipe."""
+    """What every run of one study shares: the data, the frozen backbone, the heads' recipe,
+    what trains (``heads``: the branch heads on a frozen backbone; ``layer4``: the backbone's
+    last stage too)."""
 
     dataset: str = "synthetic_hard"
     height: int = 128
@@ -50,6 +54,20 @@ class StudySetup:
     weights: str = ""
     recipe: HeadRecipe = field(default_factory=HeadRecipe)
     overrides: tuple[str, ...] = ()
+    trainable: str = "heads"
+
+    def __post_init__(self) -> None:
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable={self.trainable!r}; expected one of {list(TRAINABLE)}")
+
+    @property
+    def cut(self) -> str:
+        """The cut of the backbone that the study caches (:data:`~.cache.CUTS`)."""
+        return TRAINABLE[self.trainable]
+
+
+#: What a study trains -> the cut of the backbone it caches.
+TRAINABLE: dict[str, str] = {"heads": "rows", "layer4": "layer3"}
 
 
 def compose_train(overrides: Sequence[str]) -> DictConfig:
@@ -91,8 +109,10 @@ def load_splits(setup: StudySetup) -> CachedSplits:
     datamodule.prepare_once()
     datamodule.setup("fit")
     dataset = datamodule.dataset
-    backbone = hydra.utils.instantiate(cfg.backbone)
-    key = cache_key(Path(setup.weights), dataset.name, setup.height, setup.width, cfg.backbone.arch)
+    backbone = frozen_part(hydra.utils.instantiate(cfg.backbone), setup.cut)
+    key = cache_key(
+        Path(setup.weights), dataset.name, setup.height, setup.width, cfg.backbone.arch, setup.cut
+    )
     folder = Path(cfg.paths.data_dir) / "frozen-features" / key
     tracklets = {
         "train": dataset.train,
@@ -109,7 +129,8 @@ def load_splits(setup: StudySetup) -> CachedSplits:
             setup.height,
             setup.width,
             flips=name == "train",
-            desc=f"frozen features: {name}",
+            desc=f"frozen features ({setup.cut}): {name}",
+            cut=setup.cut,
         )
         for name in SPLITS
     }
@@ -126,6 +147,15 @@ def build_heads(setup: StudySetup, variant: Variant, channels: int, num_classes:
     )
 
 
+def build_model(setup: StudySetup, variant: Variant, num_classes: int) -> STGCN | LastStage:
+    """What a run trains: the variant's heads, behind the pretrained ``layer4`` where that
+    trains too."""
+    cfg = compose_train([*base_overrides(setup), *variant.overrides])
+    backbone = hydra.utils.instantiate(cfg.backbone)
+    heads = build_heads(setup, variant, backbone.out_channels, num_classes)
+    return LastStage(backbone.layer4, heads) if setup.trainable == "layer4" else heads
+
+
 def record_path(records: Path, variant: str, seed: int) -> Path:
     return records / variant / f"seed{seed}.json"
 
@@ -135,9 +165,8 @@ def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int
     splits = cached.splits
     torch.manual_seed(seed)
     started = time.perf_counter()
-    channels = splits["train"].rows.shape[-1]
     num_classes = int(splits["train"].pids.max()) + 1
-    model = build_heads(setup, variant, channels, num_classes)
+    model = build_model(setup, variant, num_classes)
     run = fit_heads(
         model,
         splits["train"],
@@ -152,7 +181,7 @@ def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int
         "val_curve": [{"epoch": e, "mAP": v} for e, v in run.curve],
         "chosen_epoch": run.chosen_epoch,
         "test": run.test,
-        "head_parameters": sum(p.numel() for p in model.parameters()),
+        "trained_parameters": sum(p.numel() for p in model.parameters()),
         "wall_s": time.perf_counter() - started,
         "setup": {**asdict(setup), "weights": Path(setup.weights).name},
         "features": cached.key,
