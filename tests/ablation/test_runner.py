@@ -78,6 +78,7 @@ def test_variant_overrides_select_the_branches_and_graphs(tmp_path: Path) -> Non
         ({"study": "tables"}, "--study must be one of"),
         ({"budget": "long"}, "--budget must be one of"),
         ({"seeds": []}, "at least one seed"),
+        ({"sweeps": ["P"]}, "--sweeps has unknown names \\['P'\\]"),
     ],
 )
 def test_plan_rejects_bad_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:

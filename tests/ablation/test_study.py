@@ -1,4 +1,5 @@
-"""``python -m stgcn_reid.ablation`` end to end at the smoke budget: runs, report, pictures."""
+"""``python -m stgcn_reid.ablation`` end to end: the paper-size GPU study's command (budget
+``gpu``) at a toy size on CPU, through runs, sweeps, report and pictures."""
 
 from __future__ import annotations
 
@@ -12,14 +13,23 @@ from PIL import Image
 
 from stgcn_reid.ablation import execute, plan_runs
 from stgcn_reid.ablation.cli import main
+from stgcn_reid.ablation.runner import study_dir
 
 pytestmark = pytest.mark.slow
 PICTURES = ("cmc", "validation", "ranked_baseline", "ranked_stgcn", "gradcam", "adjacency")
+#: The GPU budget's command made toy-sized for a CPU: the smoke set, one epoch, T = 2; 128 x 64
+#: keeps the 8 feature rows that P = 8 needs.
+TOY = (
+    "experiment=smoke", "trainer=cpu", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
+    "data.seq_len=2", "data.height=128", "data.width=64", "data.num_identities=4",
+    "data.num_instances=2", "data.num_workers=0",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory, smoke_data_dir: Path) -> dict[str, Path]:
-    """Baseline and STGCN, one seed, trained and tested by the real entry points."""
+    """Baseline and STGCN, one seed, and the P_t sweep, trained and tested by the real entry
+    points."""
     root = tmp_path_factory.mktemp("study")
     paths = {"out": root / "docs" / "results.md", "logs": root / "logs", "data": smoke_data_dir}
     status = main([*_arguments(paths), "--data-dir", str(smoke_data_dir)])
@@ -29,9 +39,9 @@ def study(tmp_path_factory: pytest.TempPathFactory, smoke_data_dir: Path) -> dic
 
 def _arguments(paths: dict[str, Path]) -> list[str]:
     return [
-        "--budget", "smoke", "--seeds", "0", "--study", "variants",
+        "--budget", "gpu", "--seeds", "0", "--study", "all", "--sweeps", "P_t",
         "--variants", "baseline", "stgcn", "--dataset", "synthetic_smoke",
-        "--out", str(paths["out"]), "--log-dir", str(paths["logs"]),
+        "--out", str(paths["out"]), "--log-dir", str(paths["logs"]), *TOY,
     ]  # fmt: skip
 
 
@@ -43,9 +53,9 @@ def _row(markdown: str, label: str) -> list[str]:
 
 def test_report_has_the_rows_of_the_runs_beside_the_paper(study: dict[str, Path]) -> None:
     markdown = study["out"].read_text()
-    assert "**Smoke scale.**" in markdown
-    assert "python -m stgcn_reid.ablation --budget smoke --seeds 0" in markdown
-    run_dir = study["logs"] / "smoke" / "synthetic_smoke" / "variants"
+    assert "budget `gpu`" in markdown
+    assert "python -m stgcn_reid.ablation --budget gpu --seeds 0" in markdown
+    run_dir = study_dir(study["logs"], "gpu", "synthetic_smoke", TOY) / "variants"
     for label, key, paper_map in (
         ("Baseline (only global branch)", "baseline", "80.76"),
         ("STGCN (SGCN+TGCN+global)", "stgcn", "83.70"),
@@ -80,7 +90,14 @@ def test_pictures_are_written_and_linked(study: dict[str, Path]) -> None:
 
 def test_second_run_skips_finished_runs_and_report_only_rebuilds(study: dict[str, Path]) -> None:
     runs = plan_runs(
-        "variants", "smoke", [0], study["logs"], "synthetic_smoke", variants=["baseline", "stgcn"]
+        "all",
+        "gpu",
+        [0],
+        study["logs"],
+        "synthetic_smoke",
+        variants=["baseline", "stgcn"],
+        sweeps=["P_t"],
+        extra=TOY,
     )
 
     def refuse(command: Sequence[str], log_path: Path) -> int:
@@ -120,3 +137,25 @@ def test_report_splits_occluded_and_clean_queries(study: dict[str, Path]) -> Non
         assert cells[2] == _row(markdown, cells[0])[1]  # all queries: Table 3's mAP
         occluded, clean, gap = (float(c) for c in cells[3:6])
         assert gap == pytest.approx(occluded - clean, abs=0.011)
+
+
+def test_the_gpu_budget_runs_the_paper_input_with_the_given_overrides_last(
+    study: dict[str, Path],
+) -> None:
+    """Every run gets the budget's paper-size settings, then the command's own overrides; the
+    P_t sweep reaches P = 8 (16 x 8 maps at 256 x 128; 8 rows in the toy's 128 x 64)."""
+    root = study_dir(study["logs"], "gpu", "synthetic_smoke", TOY)
+    assert root != study_dir(study["logs"], "gpu", "synthetic_smoke")  # its own folder
+    runs = plan_runs("all", "gpu", [0], study["logs"], "synthetic_smoke", sweeps=["P_t"])
+    stgcn = next(r for r in runs if r.key == "stgcn")
+    for override in ("trainer=gpu", "data.seq_len=8", "data.height=256", "data.width=128"):
+        assert override in stgcn.overrides
+    assert sorted(r.key for r in runs if r.group == "sweeps") == [
+        "M3_K2_Pt2_Ps4", "M3_K2_Pt4_Ps4", "M3_K2_Pt8_Ps4"
+    ]  # fmt: skip
+    for name in ("M3_K2_Pt2_Ps4", "M3_K2_Pt8_Ps4"):
+        metrics = json.loads((root / "sweeps" / name / "seed0" / "metrics.json").read_text())
+        assert 0 <= metrics["test/mAP"] <= 1
+    markdown = study["out"].read_text()
+    panel = markdown[markdown.index("### P_t") : markdown.index("### P_s")]
+    assert re.fullmatch(r"\d+\.\d\d", _row(panel, "8")[1])  # P_t = 8 ran and is scored

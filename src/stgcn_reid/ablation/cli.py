@@ -27,7 +27,7 @@ from stgcn_reid.ablation.runner import (
     study_dir,
     subprocess_launcher,
 )
-from stgcn_reid.ablation.study import BUDGETS, STUDIES, VARIANT_KEYS
+from stgcn_reid.ablation.study import BUDGETS, STUDIES, SWEEP_KEYS, VARIANT_KEYS
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.io import write_json
 from stgcn_reid.utils.machine import machine_description
@@ -60,6 +60,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"Table 3-4 variants to run (default: all of {', '.join(VARIANT_KEYS)})",
     )
     parser.add_argument(
+        "--sweeps",
+        nargs="+",
+        choices=SWEEP_KEYS,
+        default=list(SWEEP_KEYS),
+        metavar="SWEEP",
+        help=f"Figure 7-8 panels to run (default: all of {', '.join(SWEEP_KEYS)})",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -83,7 +91,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="train nothing: rebuild the report and its pictures from the run directories",
     )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="training overrides added to every run after the budget's, e.g. "
+        "backbone.weights_path=<pretrained.pt>; the runs go to a folder of their own",
+    )
     args = parser.parse_args(argv)
+    malformed = [o for o in args.overrides if "=" not in o]
+    if malformed:
+        parser.error(f"overrides must be KEY=VALUE, got {malformed}")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if not (CONFIG_DIR / "dataset" / f"{args.dataset}.yaml").is_file():
@@ -117,9 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.dataset,
         args.variants,
         args.data_dir,
+        sweeps=args.sweeps,
+        extra=args.overrides,
     )
     # Every invocation that ran something is kept: command, machine, start and wall time.
-    sessions_file = study_dir(args.log_dir, args.budget, args.dataset) / "study.json"
+    sessions_file = study_dir(args.log_dir, args.budget, args.dataset, args.overrides)
+    sessions_file = sessions_file / "study.json"
     failures: list[str] = []
     if not args.report_only:
         started = dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -142,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # has added its own session, which must not be lost.
         write_json(sessions_file, {"sessions": [*_read_sessions(sessions_file), session]})
     sessions = _read_sessions(sessions_file)
-    reported = report_runs(runs, args.log_dir, args.budget, args.dataset)
+    reported = report_runs(
+        runs, args.log_dir, args.budget, args.dataset, args.data_dir, args.overrides
+    )
     results = collect_results(reported)
     try:
         pictures = draw_pictures(reported, results.scores, args.out.parent / "img" / "ablation")

@@ -12,6 +12,7 @@ stopped mid-training continues from its ``last.ckpt``. Each run directory also g
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,8 @@ from stgcn_reid.ablation.study import (
     FIRST_SEED_EVALS,
     PROTOCOL_EVALS,
     STUDIES,
+    SWEEP_KEYS,
+    SWEEPS,
     VARIANT_KEYS,
     VARIANTS,
     sweep_points,
@@ -104,9 +107,14 @@ class Run:
         ]
 
 
-def study_dir(log_dir: Path, budget: str, dataset: str) -> Path:
-    """Where the runs of one budget on one dataset live."""
-    return Path(log_dir) / budget / dataset
+def study_dir(log_dir: Path, budget: str, dataset: str, extra: Sequence[str] = ()) -> Path:
+    """Where the runs of one budget on one dataset live; runs with ``extra`` overrides (added
+    to every run) in a folder of their own, named by a hash of them, so that two settings never
+    share a run directory."""
+    if not extra:
+        return Path(log_dir) / budget / dataset
+    digest = hashlib.sha256("\n".join(extra).encode()).hexdigest()[:8]
+    return Path(log_dir) / budget / f"{dataset}+{digest}"
 
 
 def plan_runs(
@@ -117,8 +125,12 @@ def plan_runs(
     dataset: str = "synthetic_hard",
     variants: Sequence[str] = VARIANT_KEYS,
     data_dir: Path | None = None,
+    sweeps: Sequence[str] = SWEEP_KEYS,
+    extra: Sequence[str] = (),
 ) -> list[Run]:
-    """The runs of ``study`` (``variants``, ``sweeps`` or ``all``) in the order they run.
+    """The runs of ``study`` (``variants``, ``sweeps`` or ``all``) in the order they run;
+    ``sweeps`` picks the panels of Figures 7-8 by key, ``extra`` overrides go after the
+    budget's in every run (and give the study a folder of its own: :func:`study_dir`).
 
     Variants run seed after seed (every variant of the first seed, then the next seed), so
     that a study cut short still has whole tables; the sweeps run for the first seed only.
@@ -133,11 +145,16 @@ def plan_runs(
     unknown = sorted(set(variants) - set(VARIANT_KEYS))
     if unknown:
         raise ValueError(f"--variants has unknown names {unknown}; valid: {list(VARIANT_KEYS)}")
+    unknown = sorted(set(sweeps) - set(SWEEP_KEYS))
+    if unknown:
+        raise ValueError(f"--sweeps has unknown names {unknown}; valid: {list(SWEEP_KEYS)}")
     if not seeds:
         raise ValueError("--seeds needs at least one seed")
     seeds = list(dict.fromkeys(seeds))  # a seed given twice runs once
-    root = study_dir(log_dir, budget, dataset)
+    root = study_dir(log_dir, budget, dataset, extra)
     common = (f"dataset={dataset}",) + ((f"paths.data_dir={data_dir}",) if data_dir else ())
+    budget_variants = BUDGETS[budget].variants + tuple(extra)
+    budget_sweeps = BUDGETS[budget].sweeps + tuple(extra)
     runs = []
     if study in ("variants", "all"):
         for seed in seeds:
@@ -148,13 +165,14 @@ def plan_runs(
                         variant.key,
                         seed,
                         root / "variants" / variant.key / f"seed{seed}",
-                        common + BUDGETS[budget].variants + variant.overrides,
+                        common + budget_variants + variant.overrides,
                         features=True,
                         evaluations=PROTOCOL_EVALS + (FIRST_SEED_EVALS if seed == seeds[0] else ()),
                     )
                 )
     if study in ("sweeps", "all"):
-        for name, setting in sweep_points(budget).items():
+        panels = [sweep for sweep in SWEEPS if sweep.key in sweeps]
+        for name, setting in sweep_points(budget, panels).items():
             runs.append(
                 Run(
                     "sweeps",
@@ -162,20 +180,27 @@ def plan_runs(
                     seeds[0],
                     root / "sweeps" / name / f"seed{seeds[0]}",
                     common
-                    + BUDGETS[budget].sweeps
+                    + budget_sweeps
                     + tuple(f"{option}={value}" for option, value in setting.items()),
                 )
             )
     return runs
 
 
-def report_runs(planned: Sequence[Run], log_dir: Path, budget: str, dataset: str) -> list[Run]:
+def report_runs(
+    planned: Sequence[Run],
+    log_dir: Path,
+    budget: str,
+    dataset: str,
+    data_dir: Path | None = None,
+    extra: Sequence[str] = (),
+) -> list[Run]:
     """The runs a report covers: the ``planned`` ones and every finished run of the same budget
     and dataset, whatever ``--study``, ``--variants`` or ``--seeds`` ran it, in table order.
 
     So a study run in parts (variants first, the sweeps later) still gets one complete report.
     """
-    root = study_dir(log_dir, budget, dataset)
+    root = study_dir(log_dir, budget, dataset, extra)
     found = sorted({int(p.parent.name[4:]) for p in root.glob("*/*/seed*/metrics.json")})
     seeds = list(dict.fromkeys([*(r.seed for r in planned), *found]))
     if not seeds:
@@ -183,7 +208,7 @@ def report_runs(planned: Sequence[Run], log_dir: Path, budget: str, dataset: str
     wanted = {(r.group, r.key, r.seed) for r in planned}
     return [
         run
-        for run in plan_runs("all", budget, seeds, log_dir, dataset)
+        for run in plan_runs("all", budget, seeds, log_dir, dataset, data_dir=data_dir, extra=extra)
         if (run.group, run.key, run.seed) in wanted or run.trained
     ]
 
