@@ -179,6 +179,13 @@ def test_the_last_stage_study_trains_layer4_and_reports(
     # layer4's 8.4 M weights train, not only the baseline's BN-free classifier
     assert record["trained_parameters"] > 8_000_000
     assert 0 < record["test"]["mAP"] <= 1
+    assert "branches" not in record["test"]  # one branch: nothing to break down
+    # A model of several branches scores each branch's part of f_all on its own too.
+    tgcn = json.loads((records / "tgcn_global" / "seed0.json").read_text())
+    for split in ("val", "test"):
+        assert set(tgcn[split]["branches"]) == {"global", "temporal"}
+        assert 0 < tgcn[split]["branches"]["global"]["mAP"] <= 1
+    assert tgcn["val"]["mAP"] == tgcn["val_curve"][-1]["mAP"]  # the chosen epoch's scores
     cached = sorted(p.name for p in (smoke_data_dir / "frozen-features").iterdir())
     assert record["features"] in cached
     rows = np.load(smoke_data_dir / "frozen-features" / record["features"] / "query" / "rows.npy")

@@ -76,10 +76,12 @@ class HeadRecipe:
 
 @dataclass
 class HeadRun:
-    """One trained head: its validation curve, the epoch chosen on it, and its test scores."""
+    """One trained head: its validation curve, the epoch chosen on it, the validation scores of
+    that epoch (per-query APs left out), and its test scores."""
 
     curve: list[tuple[int, float]] = field(default_factory=list)
     chosen_epoch: int = 0
+    val: dict[str, object] = field(default_factory=dict)
     test: dict[str, object] = field(default_factory=dict)
 
 
@@ -149,8 +151,26 @@ def retrieval(
     model: STGCN | LastStage, query: FrameFeatures, gallery: FrameFeatures, seq_len: int
 ) -> dict:
     """CMC, mAP and per-query AP of ``query`` against ``gallery`` (Euclidean ``f_all``, the
-    default metric of ``conf/metric/default.yaml``)."""
+    default metric of ``conf/metric/default.yaml``); for a model of several branches also
+    ``branches``: each branch's part of ``f_all`` scored on its own."""
     qf, gf = embed_tracklets(model, query, seq_len), embed_tracklets(model, gallery, seq_len)
+    result = _scores(qf, gf, query, gallery)
+    heads = model.heads if isinstance(model, LastStage) else model
+    if len(heads.branches) > 1:
+        parts = list(heads.branch_widths.items())
+        bounds = np.cumsum([0, *(width for _, width in parts)])
+        result["branches"] = {
+            name: {
+                k: v
+                for k, v in _scores(qf[:, a:b], gf[:, a:b], query, gallery).items()
+                if k != "all_AP"
+            }
+            for (name, _), a, b in zip(parts, bounds[:-1], bounds[1:], strict=True)
+        }
+    return result
+
+
+def _scores(qf: Tensor, gf: Tensor, query: FrameFeatures, gallery: FrameFeatures) -> dict:
     result = evaluate_rank(
         torch.cdist(qf, gf),
         query.pids,
@@ -201,10 +221,12 @@ def fit_heads(
             optimizer.step()
         scheduler.step()
         if (epoch + 1) % recipe.val_every == 0 or epoch + 1 == recipe.epochs:
-            value = retrieval(model, *val, recipe.seq_len)["mAP"]
+            scores = retrieval(model, *val, recipe.seq_len)
+            value = scores["mAP"]
             run.curve.append((epoch + 1, value))
             if value > best:
                 best, run.chosen_epoch = value, epoch + 1
+                run.val = {k: v for k, v in scores.items() if k != "all_AP"}
                 best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     if test is not None:

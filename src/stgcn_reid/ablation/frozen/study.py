@@ -180,6 +180,7 @@ def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int
         "seed": seed,
         "val_curve": [{"epoch": e, "mAP": v} for e, v in run.curve],
         "chosen_epoch": run.chosen_epoch,
+        "val": run.val,
         "test": run.test,
         "trained_parameters": sum(p.numel() for p in model.parameters()),
         "wall_s": time.perf_counter() - started,
