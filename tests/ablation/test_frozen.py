@@ -168,7 +168,8 @@ def test_the_last_stage_study_trains_layer4_and_reports(
     common = ["--weights", str(weights), "--dataset", "synthetic_smoke", "--seeds", "0"]
     args = [
         *common,
-        *("--train", "layer4", "--variants", "baseline", "tgcn_global", "--epochs", "1"),
+        *("--train", "layer4", "--epochs", "1"),
+        *("--variants", "baseline", "tgcn_global", "stgcn_graphs_stopped"),
         *("--records", str(records), "--out", str(out)),
         "experiment=smoke",
         f"paths.data_dir={smoke_data_dir}",
@@ -193,6 +194,10 @@ def test_the_last_stage_study_trains_layer4_and_reports(
     page = out.read_text()
     assert page.startswith("# Last-stage study")
     assert "(layer4: 0.0003)" in page
+    shared = page[page.index("## The global feature inside each model") :]
+    assert "| TGCN+global |" in shared and "| STGCN, graphs' gradient stopped |" in shared
+    stopped = json.loads((records / "stgcn_graphs_stopped" / "seed0.json").read_text())
+    assert set(stopped["test"]["branches"]) == {"global", "temporal", "spatial"}
     # the probe reads frozen heads only
     with pytest.raises(SystemExit):
         main([*args, "--probe", "0"])

@@ -143,6 +143,27 @@ def test_gradients_reach_backbone_graphs_and_classifier() -> None:
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+def test_a_stopped_branch_trains_without_shaping_the_backbone() -> None:
+    """model.stop_gradient: the temporal branch still learns, the backbone gets only the
+    gradient of the branches that are not stopped, and the forward pass is unchanged."""
+    torch.manual_seed(0)
+    free = build(branches=["global", "temporal"])
+    stopped = build(branches=["global", "temporal"], stop_gradient=["temporal"])
+    stopped.load_state_dict(free.state_dict())
+    x = clips()
+    grads = {}
+    for name, model in (("free", free), ("stopped", stopped)):
+        out = model(x)
+        out.features["temporal"].square().mean().backward()  # only the temporal branch's loss
+        grads[name] = model.get_parameter("backbone.layer4.1.conv2.weight").grad
+        phi = model.get_parameter("temporal_gcn.graph.phi.weight").grad
+        assert phi is not None and phi.abs().sum() > 0, name
+    assert grads["free"].abs().sum() > 0
+    assert grads["stopped"] is None or grads["stopped"].abs().sum() == 0
+    with torch.no_grad():
+        torch.testing.assert_close(free.eval()(x).embedding, stopped.eval()(x).embedding)
+
+
 def test_bfloat16_autocast_gives_finite_outputs() -> None:
     model = build()
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -184,6 +205,12 @@ def test_temporal_length_is_free_without_the_spatial_branch() -> None:
         ({"temporal": {"graf": False}}, r"model\.temporal has unknown keys \['graf'\]"),
         ({"spatial": {"graph": "no"}}, r"model\.spatial\.graph must be true or false"),
         ({"spatial": {"dim": 0}}, r"model\.spatial\.dim must be a positive integer"),
+        ({"stop_gradient": ["global"]}, r"\['global'\] not graph branches"),
+        (
+            {"branches": ["global", "spatial"], "stop_gradient": ["temporal"]},
+            r"\['temporal'\] not graph branches of this model",
+        ),
+        ({"stop_gradient": "temporal"}, r"model\.stop_gradient must be a list"),
     ],
 )
 def test_bad_configuration_fails_at_build_time(kwargs: dict[str, Any], message: str) -> None:

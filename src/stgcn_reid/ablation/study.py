@@ -26,12 +26,13 @@ class PaperScores:
 
 @dataclass(frozen=True)
 class Variant:
-    """One row of Tables 3-4: a model configuration given as Hydra overrides."""
+    """One row of Tables 3-4 (or a diagnostic, with no paper row): a model configuration given
+    as Hydra overrides."""
 
     key: str
     label: str
     overrides: tuple[str, ...]
-    paper: PaperScores
+    paper: PaperScores | None
 
 
 #: Table 4 in the paper's row order (Table 3 repeats four of its rows).
@@ -92,6 +93,17 @@ VARIANTS: tuple[Variant, ...] = (
     ),
 )
 VARIANT_KEYS: tuple[str, ...] = tuple(v.key for v in VARIANTS)
+#: Models that are not rows of the paper but measure why a row scores as it does: STGCN with
+#: the graph branches' gradient stopped at the backbone (they train on its features without
+#: shaping them), to compare with STGCN (do their losses help or hurt the shared features?).
+DIAGNOSTICS: tuple[Variant, ...] = (
+    Variant(
+        "stgcn_graphs_stopped",
+        "STGCN, graphs' gradient stopped",
+        ("model.branches=[global,temporal,spatial]", "model.stop_gradient=[temporal,spatial]"),
+        None,
+    ),
+)
 #: Table 3's rows; "ensemble" is computed from two trained variants, not trained itself.
 TABLE3_KEYS: tuple[str, ...] = ("baseline", "tgcn_global", "sgcn_global", "ensemble", "stgcn")
 #: Table 3's "Ensemble": score sum of these two models' test distances (same seed).

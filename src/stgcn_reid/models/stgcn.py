@@ -52,6 +52,9 @@ class STGCN(nn.Module):
         branches: non-empty subset of ``global``, ``temporal``, ``spatial``.
         tgcn_layers, sgcn_layers: M and K (paper: 3 and 2).
         tgcn_patches, sgcn_patches: P_t and P_s (paper: 4 and 4).
+        stop_gradient: branches among ``temporal``, ``spatial`` whose input maps are detached:
+            they train on the backbone's features without shaping them (a diagnostic of what
+            each branch's loss does to the shared backbone; the paper stops nothing).
         temporal: ``{"graph": bool}``; ``graph: false`` is TFCN (Table 4).
         spatial: ``{"graph": bool, "dim": int}``; ``graph: false`` is SFCN, ``dim`` the
             per-frame width (paper: 256).
@@ -69,6 +72,7 @@ class STGCN(nn.Module):
         sgcn_patches: int = 4,
         temporal: Mapping | None = None,
         spatial: Mapping | None = None,
+        stop_gradient: Sequence[str] = (),
     ) -> None:
         super().__init__()
         for key, value in {
@@ -92,6 +96,7 @@ class STGCN(nn.Module):
         _require_positive_int(spatial_cfg["dim"], "model.spatial.dim")
 
         self.branches = _branches(branches)
+        self.stop_gradient = _stopped(stop_gradient, self.branches)
         self.seq_len = seq_len
         self.backbone = backbone
         self.temporal_gcn = (
@@ -143,13 +148,16 @@ class STGCN(nn.Module):
         if "global" in self.branches:
             features["global"] = fmaps.mean(dim=(-2, -1)).mean(dim=1)
         if self.temporal_gcn is not None:
-            features["temporal"] = self.temporal_gcn(fmaps)
+            features["temporal"] = self.temporal_gcn(self._branch_input(fmaps, "temporal"))
         if self.structural_gcn is not None:
-            features["spatial"] = self.structural_gcn(fmaps)
+            features["spatial"] = self.structural_gcn(self._branch_input(fmaps, "spatial"))
         embedding = torch.cat([features[b] for b in self.branches], dim=1)  # f_all, eq. 9
         return STGCNOutput(
             features=features, embedding=embedding, logits=self.classifier(embedding)
         )
+
+    def _branch_input(self, fmaps: Tensor, branch: str) -> Tensor:
+        return fmaps.detach() if branch in self.stop_gradient else fmaps
 
     def _check_clips(self, clips: Tensor) -> None:
         if clips.dim() != 5 or clips.shape[2] != 3:
@@ -216,3 +224,16 @@ def _branches(given: Sequence[str]) -> tuple[str, ...]:
     if not given:
         raise ValueError(f"model.branches is empty; pick at least one of {list(BRANCHES)}")
     return tuple(b for b in BRANCHES if b in given)
+
+
+def _stopped(given: Sequence[str], branches: tuple[str, ...]) -> frozenset[str]:
+    """Validate ``model.stop_gradient``: graph branches of the model."""
+    if isinstance(given, str) or not isinstance(given, Sequence):
+        raise ValueError(f"model.stop_gradient must be a list of branches, got {given!r}")
+    wrong = [b for b in given if b not in ("temporal", "spatial") or b not in branches]
+    if wrong:
+        raise ValueError(
+            f"model.stop_gradient={list(given)}: {wrong} not graph branches of this model "
+            f"(branches {list(branches)}; only temporal and spatial can be stopped)"
+        )
+    return frozenset(given)

@@ -25,7 +25,7 @@ from stgcn_reid.ablation.frozen.study import (
     variants_by_key,
 )
 from stgcn_reid.ablation.report import write_report
-from stgcn_reid.ablation.study import VARIANT_KEYS
+from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANT_KEYS
 from stgcn_reid.callbacks.backbone_export import pretraining_record
 from stgcn_reid.utils.machine import machine_description
 
@@ -53,7 +53,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--weights", help="backbone weights (default: experiment=pretrain's)")
     parser.add_argument("--dataset", default="synthetic_hard")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
-    parser.add_argument("--variants", nargs="+", default=list(VARIANT_KEYS), metavar="VARIANT")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=[*VARIANT_KEYS, *(d.key for d in DIAGNOSTICS)],
+        default=list(VARIANT_KEYS),
+        metavar="VARIANT",
+        help="Table 3-4 variants (default: all), or diagnostics: "
+        + ", ".join(d.key for d in DIAGNOSTICS),
+    )
     parser.add_argument("--epochs", type=int, default=HeadRecipe.epochs)
     parser.add_argument(
         "--lr-step",

@@ -18,11 +18,12 @@ from stgcn_reid.ablation.statistics import (
     mean_std,
     paired_difference,
 )
-from stgcn_reid.ablation.study import VARIANTS
+from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANTS
 from stgcn_reid.utils.markdown import markdown_table
 
 Records = dict[str, dict[int, dict[str, Any]]]  # variant -> seed -> record
-LABELS = {v.key: v.label for v in VARIANTS}
+MODELS = (*VARIANTS, *DIAGNOSTICS)
+LABELS = {v.key: v.label for v in MODELS}
 
 
 def read_records(folder: Path) -> Records:
@@ -119,6 +120,41 @@ def occlusion_rows(records: Records, occluded: np.ndarray) -> list[list[str]]:
                 extra.verdict,
             ]
         )
+    return rows
+
+
+def part_scores(records: Records, key: str, split: str, branch: str) -> dict[int, float]:
+    """``{seed: mAP}`` of one branch's part of ``f_all`` alone (the whole ``f_all`` for a
+    one-branch model), on ``val`` (the chosen epoch) or ``test``; seeds without it left out."""
+    out = {}
+    for seed, record in records.get(key, {}).items():
+        scores_ = record.get(split, {})
+        if "branches" in scores_:
+            out[seed] = float(scores_["branches"][branch]["mAP"])
+        elif branch == "global" and "mAP" in scores_ and key == BASELINE:
+            out[seed] = float(scores_["mAP"])
+    return out
+
+
+def shared_feature_rows(records: Records, keys: Sequence[str]) -> list[list[str]]:
+    """Each model's global part of ``f_all`` against the baseline's global feature, paired by
+    seed, on validation and test: whether training with the other branches changed it."""
+    rows = []
+    for key in keys:
+        if key == BASELINE or not part_scores(records, key, "val", "global"):
+            continue
+        cells = []
+        for split in ("val", "test"):
+            difference = paired_difference(
+                part_scores(records, key, split, "global"),
+                part_scores(records, BASELINE, split, "global"),
+            )
+            cells += [format_difference(difference), difference.verdict]
+        own = {
+            branch: percent(list(part_scores(records, key, "test", branch).values()))
+            for branch in next(iter(records[key].values()))["test"]["branches"]
+        }
+        rows.append([LABELS[key], *cells, ", ".join(f"{b} {v}" for b, v in own.items())])
     return rows
 
 
@@ -258,6 +294,35 @@ def pretraining_note(pretraining: Mapping[str, Any], weights: str) -> str:
     )
 
 
+def shared_feature_section(records: Records, keys: Sequence[str]) -> list[str]:
+    """The global part of every model's ``f_all`` scored alone, against the baseline."""
+    rows = shared_feature_rows(records, keys)
+    if not rows:
+        return []
+    return [
+        "## The global feature inside each model",
+        "",
+        "Each model's `f_global` part of `f_all`, scored on its own, minus the baseline's "
+        "`f_global` (paired by seed; validation at the chosen epoch, and test). Where the "
+        "backbone trains, a negative Δ means the other branches' losses made the shared "
+        "feature worse; on a frozen backbone it can only differ through the classifier. "
+        "Last column: each branch's part of `f_all` alone (test mAP, mean ± std).",
+        "",
+        *markdown_table(
+            (
+                "Method",
+                "Δ f_global mAP, validation",
+                "verdict",
+                "Δ f_global mAP, test",
+                "verdict",
+                "each branch alone (test mAP)",
+            ),
+            rows,
+        ),
+        "",
+    ]
+
+
 def intro(setup: Mapping[str, Any]) -> list[str]:
     """The page's title and what its runs train, on what."""
     height, width = setup["height"], setup["width"]
@@ -317,7 +382,7 @@ def render(
     probes: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> str:
     """The whole page; ``findings`` (written by hand after reading the tables) goes first."""
-    keys = [v.key for v in VARIANTS if v.key in records]
+    keys = [v.key for v in MODELS if v.key in records]
     recipe = setup["recipe"]
     lines = [
         *intro(setup),
@@ -384,6 +449,7 @@ def render(
             occlusion_rows(records, occluded),
         ),
         "",
+        *shared_feature_section(records, keys),
         *probe_section(probes or {}),
         "## Convergence",
         "",

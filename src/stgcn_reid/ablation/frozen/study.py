@@ -31,7 +31,7 @@ from tqdm import tqdm
 from stgcn_reid.ablation.frozen.cache import FrameFeatures, cache_key, extract_split, frozen_part
 from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, LastStage, fit_heads
 from stgcn_reid.ablation.occlusion import occluded_tracklets
-from stgcn_reid.ablation.study import VARIANTS, Variant
+from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANTS, Variant
 from stgcn_reid.models import STGCN
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.io import write_json
@@ -246,7 +246,7 @@ def run_study(
 
 
 def variants_by_key(keys: Sequence[str]) -> list[Variant]:
-    known = {v.key: v for v in VARIANTS}
+    known = {v.key: v for v in (*VARIANTS, *DIAGNOSTICS)}
     unknown = [k for k in keys if k not in known]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; expected some of {list(known)}")
