@@ -203,6 +203,25 @@ def test_the_last_stage_study_trains_layer4_and_reports(
         main([*args, "--probe", "0"])
 
 
+@pytest.mark.slow
+def test_a_failing_run_loses_no_other(smoke_data_dir: Path, tmp_path: Path, caplog) -> None:
+    """P_s = 16 stripes do not fit the 8 feature rows: SGCN+global fails, the baseline's record
+    and the report are still written, and the command says what failed."""
+    weights = tmp_path / "backbone.pt"
+    torch.save(ResNetBackbone("resnet18").state_dict(), weights)
+    records = tmp_path / "records"
+    args = [
+        *("--weights", str(weights), "--dataset", "synthetic_smoke", "--seeds", "0"),
+        *("--variants", "baseline", "sgcn_global", "--epochs", "1", "--jobs", "1"),
+        *("--records", str(records), "--out", str(tmp_path / "frozen.md")),
+        *("experiment=smoke", f"paths.data_dir={smoke_data_dir}", "model.sgcn_patches=16"),
+    ]
+    assert main(args) == 1
+    assert [p.parent.name for p in records.glob("*/seed0.json")] == ["baseline"]
+    assert (tmp_path / "frozen.md").is_file()
+    assert "sgcn_global/seed0" in caplog.text and "rerun the command" in caplog.text
+
+
 def test_missing_weights_say_how_to_make_them(tmp_path: Path, caplog) -> None:
     assert main(["--weights", str(tmp_path / "none.pt"), "--records", str(tmp_path)]) == 2
     assert "experiment=pretrain" in caplog.text

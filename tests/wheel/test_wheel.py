@@ -59,6 +59,7 @@ def test_wheel_installs_and_its_command_runs_outside_the_repository(tmp_path: Pa
         "install",
         "-q",
         "--disable-pip-version-check",
+        "--no-compile",  # no byte-compiling of every installed module: it compiles on import
     ]
     _run([*pip, "-c", str(REPO_ROOT / "constraints.txt"), str(wheel)], tmp_path, env)
 

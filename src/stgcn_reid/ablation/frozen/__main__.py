@@ -136,12 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         trainable=args.train,
     )
     started, clock = dt.datetime.now(dt.timezone.utc), time.perf_counter()
+    failed: list[str] = []
     if args.probe_only:
         written = run_probes(setup, args.probe, args.probe_records, args.jobs)
         log.info("wrote %d probe records in %s", len(written), args.probe_records)
         return 0
     if not args.report_only:
-        run_study(setup, variants_by_key(args.variants), args.seeds, args.records, args.jobs)
+        _, failed = run_study(
+            setup, variants_by_key(args.variants), args.seeds, args.records, args.jobs
+        )
         run_probes(setup, args.probe, args.probe_records, args.jobs)
     records = read_records(args.records)
     if not records:
@@ -172,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         read_probes(args.probe_records),
     )
     log.info("wrote %s", write_report(text, args.out))
-    return 0
+    for failure in failed:
+        log.error("failed (rerun the command to retry): %s", failure)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -224,25 +224,31 @@ def run_study(
     seeds: Sequence[int],
     records: Path,
     jobs: int = 1,
-) -> list[Path]:
+) -> tuple[list[Path], list[str]]:
     """Every missing (variant, seed) record, ``jobs`` runs at a time in worker processes;
-    finished ones are kept (the study resumes)."""
+    finished ones are kept (the study resumes). A run that fails is logged and the others go
+    on. Returns the records written and the runs that failed (``variant/seed<k>: error``)."""
     todo = [(v, s) for s in seeds for v in variants if not record_path(records, v.key, s).exists()]
     if not todo:
-        return []
-    written = []
+        return [], []
+    written, failed = [], []
     with worker_pool(setup, jobs) as pool:
-        futures = [pool.submit(_run_in_worker, setup, v, s) for v, s in todo]
+        futures = {pool.submit(_run_in_worker, setup, v, s): f"{v.key}/seed{s}" for v, s in todo}
         progress = tqdm(as_completed(futures), total=len(todo), desc="frozen heads", unit="run")
         for future in progress:
-            record = future.result()
+            try:
+                record = future.result()
+            except Exception as err:  # one run's failure must not lose the others
+                log.error("%s failed: %r", futures[future], err)
+                failed.append(f"{futures[future]}: {err!r}")
+                continue
             written.append(
                 write_json(record_path(records, record["variant"], record["seed"]), record)
             )
             progress.set_postfix_str(
                 f"{record['variant']} seed {record['seed']}: mAP {100 * record['test']['mAP']:.2f}"
             )
-    return written
+    return written, failed
 
 
 def variants_by_key(keys: Sequence[str]) -> list[Variant]:
