@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from stgcn_reid.ablation.frozen.study import pretrained_weights
 from stgcn_reid.callbacks.backbone_export import BACKBONE_PREFIX, pretraining_record
 from stgcn_reid.data.synthetic import PRESETS, make_config
 from stgcn_reid.models import ResNetBackbone
@@ -85,3 +86,18 @@ def test_a_different_recipe_gets_its_own_weights(run_module: Callable, tmp_path:
     run_module("stgcn_reid.train", *TOY, "trainer.max_epochs=1", smoke=False)
     run_module("stgcn_reid.train", *TOY, "trainer.max_epochs=1", "seed=1", smoke=False)
     assert len(list((tmp_path / "logs" / "pretrain").iterdir())) == 2
+
+
+def test_only_what_shapes_the_backbone_names_the_weights() -> None:
+    """The global-branch model ignores the graph branches' options, so they do not rename its
+    weights (a new graph option must not orphan every pretrained file); its branches do."""
+    named = {
+        overrides: pretrained_weights(list(overrides)).name
+        for overrides in (
+            (),
+            ("model.tgcn_layers=5", "model.stop_gradient=[temporal]"),
+            ("model.branches=[global,temporal]",),
+        )
+    }
+    assert len(set(named.values())) == 2
+    assert named[()] == named[("model.tgcn_layers=5", "model.stop_gradient=[temporal]")]
