@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
+# Test processes side by side (pytest-xdist), one thread each: most tests start Python
+# processes or wait on files, so two of them keep two cores busy where one thread cannot.
+TEST_JOBS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install train pretrain test test-wheel lint bench preview clean
@@ -25,8 +28,8 @@ train: install ## generate the synthetic benchmark, train the default STGCN and 
 pretrain: install ## pretrain the study's backbone on a synthetic population of its own (resumable; ARGS="key=value ...")
 	$(PY) -m stgcn_reid.train experiment=pretrain $(ARGS)
 
-test: install ## run the test suite (PYTEST_ARGS="-k name ...")
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: install ## run the test suite, TEST_JOBS processes side by side (PYTEST_ARGS="-k name ...")
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-wheel: install ## build the wheel, install it in a fresh venv, run its command (minutes)
 	STGCN_WHEEL_TEST=1 $(PY) -m pytest tests/wheel $(PYTEST_ARGS)
