@@ -245,8 +245,10 @@ def run_study(
             written.append(
                 write_json(record_path(records, record["variant"], record["seed"]), record)
             )
+            # validation, not test: a study's test numbers are read once it is complete
+            chosen = record["val"].get("mAP", float("nan"))
             progress.set_postfix_str(
-                f"{record['variant']} seed {record['seed']}: mAP {100 * record['test']['mAP']:.2f}"
+                f"{record['variant']} seed {record['seed']}: validation mAP {100 * chosen:.2f}"
             )
     return written, failed
 
