@@ -157,6 +157,39 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
     assert {p: p.read_bytes() for p in paths} == before
 
 
+def test_a_study_resumes_only_with_its_own_setup_and_features(
+    smoke_data_dir: Path, tmp_path: Path, caplog
+) -> None:
+    """Runs made by another recipe, or on the features of other weights, would not pair: a
+    resume that would mix them stops before it trains or extracts anything."""
+    weights = tmp_path / "backbone.pt"
+    torch.manual_seed(0)
+    torch.save(ResNetBackbone("resnet18").state_dict(), weights)
+    records = tmp_path / "records"
+    common = ["--dataset", "synthetic_smoke", "--variants", "baseline", "--records", str(records)]
+    common += ["--out", str(tmp_path / "frozen.md"), "--jobs", "1", "experiment=smoke"]
+    common += [f"paths.data_dir={smoke_data_dir}"]
+    assert main(["--weights", str(weights), "--seeds", "0", "--epochs", "1", *common]) == 0
+    (done,) = records.glob("*/seed*.json")
+    before = done.read_bytes()
+
+    assert main(["--weights", str(weights), "--seeds", "1", "--epochs", "2", *common]) == 2
+    assert "recipe.epochs: 1 there, 2 now" in caplog.text
+
+    torch.manual_seed(1)  # other weights under the same name: only the features tell
+    torch.save(ResNetBackbone("resnet18").state_dict(), weights)
+    extracted = {p.name for p in (smoke_data_dir / "frozen-features").iterdir()}
+    caplog.clear()
+    assert main(["--weights", str(weights), "--seeds", "1", "--epochs", "1", *common]) == 2
+    assert (
+        "features:" in caplog.text
+        and "weights" not in caplog.text.split("(")[1]
+        and "other --records" in caplog.text
+    )
+    assert {p.name for p in (smoke_data_dir / "frozen-features").iterdir()} == extracted
+    assert list(records.glob("*/seed*.json")) == [done] and done.read_bytes() == before
+
+
 @pytest.mark.slow
 def test_the_last_stage_study_trains_layer4_and_reports(
     smoke_data_dir: Path, tmp_path: Path

@@ -27,6 +27,7 @@ from stgcn_reid.ablation.frozen.study import (
 from stgcn_reid.ablation.report import write_report
 from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANT_KEYS
 from stgcn_reid.callbacks.backbone_export import pretraining_record
+from stgcn_reid.errors import StudyRecordsError
 from stgcn_reid.utils.machine import machine_description
 
 log = logging.getLogger("stgcn_reid.ablation.frozen")
@@ -142,9 +143,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("wrote %d probe records in %s", len(written), args.probe_records)
         return 0
     if not args.report_only:
-        _, failed = run_study(
-            setup, variants_by_key(args.variants), args.seeds, args.records, args.jobs
-        )
+        try:
+            _, failed = run_study(
+                setup, variants_by_key(args.variants), args.seeds, args.records, args.jobs
+            )
+        except StudyRecordsError as err:
+            log.error("%s", err)
+            return 2
         run_probes(setup, args.probe, args.probe_records, args.jobs)
     records = read_records(args.records)
     if not records:

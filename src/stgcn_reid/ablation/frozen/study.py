@@ -12,6 +12,7 @@ rebuilt from the records alone.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import time
@@ -32,6 +33,7 @@ from stgcn_reid.ablation.frozen.cache import FrameFeatures, cache_key, extract_s
 from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, LastStage, fit_heads
 from stgcn_reid.ablation.occlusion import occluded_tracklets
 from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANTS, Variant
+from stgcn_reid.errors import StudyRecordsError
 from stgcn_reid.models import STGCN
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.io import write_json
@@ -102,8 +104,9 @@ class CachedSplits:
     splits: Mapping[str, FrameFeatures]
 
 
-def load_splits(setup: StudySetup) -> CachedSplits:
-    """Every split's cached features, extracted first where missing (resumable by split)."""
+def load_splits(setup: StudySetup, records: Path | None = None) -> CachedSplits:
+    """Every split's cached features, extracted first where missing (resumable by split);
+    with ``records``, first :func:`check_records` against them."""
     cfg = compose_train(base_overrides(setup))
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_once()
@@ -113,6 +116,8 @@ def load_splits(setup: StudySetup) -> CachedSplits:
     key = cache_key(
         Path(setup.weights), dataset.name, setup.height, setup.width, cfg.backbone.arch, setup.cut
     )
+    if records is not None:
+        check_records(records, setup, key)
     folder = Path(cfg.paths.data_dir) / "frozen-features" / key
     tracklets = {
         "train": dataset.train,
@@ -160,6 +165,39 @@ def record_path(records: Path, variant: str, seed: int) -> Path:
     return records / variant / f"seed{seed}.json"
 
 
+def setup_record(setup: StudySetup) -> dict[str, Any]:
+    """The setup as a record holds it (JSON types; the weights by file name)."""
+    return json.loads(json.dumps({**asdict(setup), "weights": Path(setup.weights).name}))
+
+
+def _differences(
+    recorded: Mapping[str, Any], current: Mapping[str, Any], at: str = ""
+) -> list[str]:
+    # A key the record lacks predates its option, whose only value was then today's default.
+    found = []
+    for key, value in recorded.items():
+        now = current.get(key)
+        if isinstance(value, dict) and isinstance(now, dict):
+            found += _differences(value, now, f"{at}{key}.")
+        elif value != now:
+            found.append(f"{at}{key}: {value!r} there, {now!r} now")
+    return found
+
+
+def check_records(records: Path, setup: StudySetup, key: str) -> None:
+    """Refuse to resume a study whose finished runs were made by another setup or on other
+    features (weights, data or input): one records folder holds one study, so its runs pair."""
+    current = {"setup": setup_record(setup), "features": key}
+    for path in sorted(records.glob("*/seed*.json")):
+        recorded = json.loads(path.read_text())
+        found = _differences({k: recorded.get(k) for k in current}, current)
+        if found:
+            raise StudyRecordsError(
+                f"{path} belongs to another study ({'; '.join(found)}): finish it with its own "
+                "setup, or give this one other --records and --out"
+            )
+
+
 def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int) -> dict[str, Any]:
     """Train and test one variant's heads at one seed; the record that the report reads."""
     splits = cached.splits
@@ -184,7 +222,7 @@ def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int
         "test": run.test,
         "trained_parameters": sum(p.numel() for p in model.parameters()),
         "wall_s": time.perf_counter() - started,
-        "setup": {**asdict(setup), "weights": Path(setup.weights).name},
+        "setup": setup_record(setup),
         "features": cached.key,
     }
 
@@ -205,10 +243,12 @@ def worker_splits() -> CachedSplits:
     return _WORKER["cached"]
 
 
-def worker_pool(setup: StudySetup, jobs: int) -> ProcessPoolExecutor:
+def worker_pool(setup: StudySetup, jobs: int, records: Path | None = None) -> ProcessPoolExecutor:
     """``jobs`` spawned worker processes, each with the study's cached splits loaded once
-    (extract what is missing first, in this process, so that workers only read)."""
-    load_splits(setup)
+    (extract what is missing first, in this process, so that workers only read). With
+    ``records``, the study's finished runs must share this setup and features (checked before
+    anything is extracted)."""
+    load_splits(setup, records)
     return ProcessPoolExecutor(
         jobs, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(setup,)
     )
@@ -232,7 +272,7 @@ def run_study(
     if not todo:
         return [], []
     written, failed = [], []
-    with worker_pool(setup, jobs) as pool:
+    with worker_pool(setup, jobs, records) as pool:
         futures = {pool.submit(_run_in_worker, setup, v, s): f"{v.key}/seed{s}" for v, s in todo}
         progress = tqdm(as_completed(futures), total=len(todo), desc="frozen heads", unit="run")
         for future in progress:
