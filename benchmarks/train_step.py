@@ -79,11 +79,16 @@ class Built:
 
 
 def build(
-    shape: str, variant: Variant, device: torch.device, batch: tuple[int, int] | None
+    shape: str,
+    variant: Variant,
+    device: torch.device,
+    batch: tuple[int, int] | None,
+    min_classes: int = 0,
 ) -> Built:
-    """The LightningModule of ``shape`` + ``variant`` as training builds it, on ``device``."""
+    """The LightningModule of ``shape`` + ``variant`` as training builds it, on ``device``,
+    with the shape's identity classes (at least ``min_classes``)."""
     s = setup(shape, device, batch, extra=variant.overrides())
-    module = build_module(s.cfg, s.shape.num_classes).to(device)
+    module = build_module(s.cfg, max(s.shape.num_classes, min_classes)).to(device)
     module.setup("fit")  # compiles the backbone when cfg.compile is true
     optimizer = module.configure_optimizers()["optimizer"]
     return Built(variant, s, module, optimizer, random_batch(s, device))

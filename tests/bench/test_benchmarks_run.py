@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from benchmarks import backbone, data_loading, evaluation, run_all, train_step
+from benchmarks import backbone, data_loading, evaluation, loop, run_all, train_step
 from benchmarks.report import Report
 
 TINY = ("--device", "cpu", "--repeats", "1", "--warmup", "0")
@@ -37,6 +37,9 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, mars_info_dir: Path) -> t
             ),
         ),
         run_all.Run(backbone.main, (*TINY, "--shapes", "tiny", "--precisions", "fp32")),
+        run_all.Run(
+            loop.main, (*TINY, "--shape", "tiny", "--steps", "2", "--root", str(data_root))
+        ),
         run_all.Run(
             data_loading.main,
             (
@@ -93,6 +96,7 @@ def test_every_report_has_positive_figures_and_tables(tiny_run: tuple) -> None:
     assert [r.topic for r in reports] == [
         "Training step",
         "Backbone ceiling",
+        "Training loop",
         "Data loading",
         "Evaluation",
     ]
@@ -109,8 +113,23 @@ def test_train_step_compares_the_model_with_its_baseline(tiny_run: tuple) -> Non
     assert figures["tiny.flop_ratio"] > 1
 
 
+def test_the_loop_is_measured_stage_by_stage_against_the_ceiling(tiny_run: tuple) -> None:
+    report = tiny_run[0][2]
+    assert [row[0] for row in report.tables[0].rows] == list(loop.STAGES)
+    assert report.figures["tiny.loop.backbone.fraction_of_ceiling"] == 1.0
+
+
+def test_a_fit_is_timed_from_its_second_step() -> None:
+    clock = loop.SteadyClock()
+    clock.starts = [0.0, 5.0, 6.0, 7.5]  # the first step (optimizer state, warm-up) left out
+    assert clock.per_step == pytest.approx(1.25)
+    clock.starts = clock.starts[:2]
+    with pytest.raises(RuntimeError, match=">= 3 steps"):
+        _ = clock.per_step
+
+
 def test_evaluation_agrees_with_the_loop_it_is_timed_against(tiny_run: tuple) -> None:
-    report = tiny_run[0][3]
+    report = tiny_run[0][4]
     ranking = report.tables[0]
     column = list(ranking.columns).index("mAP vs loop")
     agreements = [row[column] for row in ranking.rows if row[column]]
