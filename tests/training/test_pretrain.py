@@ -101,3 +101,23 @@ def test_only_what_shapes_the_backbone_names_the_weights() -> None:
     }
     assert len(set(named.values())) == 2
     assert named[()] == named[("model.tgcn_layers=5", "model.stop_gradient=[temporal]")]
+
+
+def test_the_same_command_makes_the_same_weights(run_module: Callable, tmp_path: Path) -> None:
+    """Pretraining is bit-reproducible on CPU (seeded P x K sampling, clips, augmentation and
+    loader workers): a second run from scratch writes the same backbone."""
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    common = (*TOY, "trainer.max_epochs=1", "data.num_workers=2")
+    run_module("stgcn_reid.train", *common, f"callbacks.backbone_export.path={first}", smoke=False)
+    run_module(
+        "stgcn_reid.train",
+        *common,
+        f"callbacks.backbone_export.path={second}",
+        "resume=false",
+        "overwrite=true",  # the first run's directory is moved aside: nothing is resumed
+        smoke=False,
+    )
+    a, b = torch.load(first, weights_only=True), torch.load(second, weights_only=True)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(list((tmp_path / "logs" / "pretrain").iterdir())) == 2  # the run and the old one
