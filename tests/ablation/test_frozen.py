@@ -24,6 +24,7 @@ from stgcn_reid.ablation.frozen.probe import (
     probe,
     row_spread,
 )
+from stgcn_reid.ablation.frozen.report import curve_rows
 from stgcn_reid.models import STGCN, ResNetBackbone
 
 
@@ -253,6 +254,27 @@ def test_a_failing_run_loses_no_other(smoke_data_dir: Path, tmp_path: Path, capl
     assert [p.parent.name for p in records.glob("*/seed0.json")] == ["baseline"]
     assert (tmp_path / "frozen.md").is_file()
     assert "sgcn_global/seed0" in caplog.text and "rerun the command" in caplog.text
+
+
+def test_a_curve_is_flat_when_its_last_change_is_within_the_seed_spread() -> None:
+    def records(last: tuple[float, float]) -> dict:
+        return {
+            "baseline": {
+                seed: {"val_curve": [{"epoch": 5, "mAP": 0.30}, {"epoch": 10, "mAP": 0.40 + d}]}
+                for seed, d in enumerate(last)
+            }
+        }
+
+    # seed std of the last validation 1.41 points; the mean moved +10 points: still moving
+    assert curve_rows(records((0.0, 0.02)), ["baseline"])[0][-3:] == [
+        "+11.00",
+        "1.41",
+        "still moving",
+    ]
+    moved_little = records((-0.101, -0.079))  # mean change +1.00 < seed std 1.56
+    assert curve_rows(moved_little, ["baseline"])[0][-1] == "flat"
+    one_seed = {"baseline": {0: records((0.0, 0.0))["baseline"][0]}}
+    assert curve_rows(one_seed, ["baseline"])[0][-1] == "too few validations or seeds"
 
 
 def test_missing_weights_say_how_to_make_them(tmp_path: Path, caplog) -> None:

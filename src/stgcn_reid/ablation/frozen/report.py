@@ -159,17 +159,24 @@ def shared_feature_rows(records: Records, keys: Sequence[str]) -> list[list[str]
 
 
 def curve_rows(records: Records, keys: Sequence[str]) -> list[list[str]]:
-    """Mean validation mAP at the last three validations: flat means converged."""
+    """Mean validation mAP at the last three validations, and whether the curve is flat: its
+    mean changes by less than one seed standard deviation between the last two."""
     rows = []
     for key in keys:
         curves = [r["val_curve"] for r in records[key].values()]
         epochs = [p["epoch"] for p in curves[0]][-3:]
-        means = [
-            np.mean([next(p["mAP"] for p in c if p["epoch"] == e) for c in curves]) for e in epochs
-        ]
-        rows.append(
-            [LABELS[key], *(f"{100 * m:.2f} (ep. {e})" for e, m in zip(epochs, means, strict=True))]
+        at = np.array(
+            [[next(p["mAP"] for p in c if p["epoch"] == e) for e in epochs] for c in curves]
         )
+        means = at.mean(axis=0)
+        row = [f"{100 * m:.2f} (ep. {e})" for e, m in zip(epochs, means, strict=True)]
+        if len(epochs) < 2 or len(curves) < 2:
+            row += ["-", "-", "too few validations or seeds"]
+        else:
+            change, spread = 100 * (means[-1] - means[-2]), 100 * at[:, -1].std(ddof=1)
+            flat = "flat" if abs(change) < spread else "still moving"
+            row += [f"{change:+.2f}", f"{spread:.2f}", flat]
+        rows.append([LABELS[key], *[""] * (3 - len(epochs)), *row])
     return rows
 
 
@@ -453,9 +460,14 @@ def render(
         *probe_section(probes or {}),
         "## Convergence",
         "",
-        "Validation mAP (mean over seeds) at the last three validations.",
+        "Validation mAP (mean over seeds) at the last three validations. Converged means flat: "
+        "the mean changes between the last two validations by less than one seed standard "
+        "deviation of the last; where it does not, the answers hold at this budget only.",
         "",
-        *markdown_table(("Method", "third-last", "second-last", "last"), curve_rows(records, keys)),
+        *markdown_table(
+            ("Method", "third-last", "second-last", "last", "last change", "seed std", "curve"),
+            curve_rows(records, keys),
+        ),
         "",
         "## How it was made",
         "",
