@@ -137,6 +137,7 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
     record = json.loads((records / "tgcn_global" / "seed1.json").read_text())
     assert [p["epoch"] for p in record["val_curve"]] == [2]
     assert record["chosen_epoch"] == 2
+    assert record["machine"]  # where the run was made: a study may span machines
     assert 0 < record["test"]["mAP"] <= 1
     assert len(record["test"]["all_AP"]) == 6  # experiment=smoke: 6 query identities
     baseline = json.loads((records / "baseline" / "seed0.json").read_text())
@@ -144,6 +145,7 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
 
     page = out.read_text()
     assert "TGCN+global − TFCN+global" in page
+    assert f"- runs made on: {record['machine']}" in page
     assert "Occluded and clean queries" in page
     # The graph probe: one seed's record, the trained heads' curve equal to the study's run.
     probe_record = json.loads((tmp_path / "probe" / "seed1.json").read_text())

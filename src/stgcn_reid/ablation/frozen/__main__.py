@@ -156,14 +156,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("no run records in %s", args.records)
         return 2
     command = shlex.join(sys.argv[1:] if argv is None else argv)
+    every = [r for runs in records.values() for r in runs.values()]
+    invocation = (
+        ["  - this page rebuilt from the records (`--report-only`)"]
+        if args.report_only
+        else [
+            f"  - machine: {machine_description()}",
+            f"  - started {started.isoformat(timespec='seconds')}, wall time "
+            f"{(time.perf_counter() - clock) / 60:.1f} min (this invocation)",
+        ]
+    )
     how = [
         f"- `python -m stgcn_reid.ablation.frozen {command}`",
-        f"  - machine: {machine_description()}",
-        f"  - started {started.isoformat(timespec='seconds')}, wall time "
-        f"{(time.perf_counter() - clock) / 60:.1f} min (this invocation)",
+        *invocation,
         f"- sum of the run wall times: "
         f"{sum(r['wall_s'] for runs in records.values() for r in runs.values()) / 60:.1f} min "
         f"over {sum(len(runs) for runs in records.values())} runs; run records: `{args.records}`",
+        *[f"- runs made on: {m}" for m in sorted({r["machine"] for r in every if "machine" in r})],
         "- frozen features (weights, data and input size, by content hash): "
         + ", ".join(sorted({f"`{r['features']}`" for v in records.values() for r in v.values()})),
         "- rebuild this page from the records: the same command with `--report-only`; finish "

@@ -37,6 +37,7 @@ from stgcn_reid.errors import StudyRecordsError
 from stgcn_reid.models import STGCN
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.io import write_json
+from stgcn_reid.utils.machine import machine_description
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,7 @@ def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int
         "test": run.test,
         "trained_parameters": sum(p.numel() for p in model.parameters()),
         "wall_s": time.perf_counter() - started,
+        "machine": machine_description(),
         "setup": setup_record(setup),
         "features": cached.key,
     }
