@@ -169,12 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     how = [
         f"- `python -m stgcn_reid.ablation.frozen {command}`",
         *invocation,
-        f"- sum of the run wall times: "
-        f"{sum(r['wall_s'] for runs in records.values() for r in runs.values()) / 60:.1f} min "
-        f"over {sum(len(runs) for runs in records.values())} runs; run records: `{args.records}`",
+        f"- sum of the run wall times: {sum(r['wall_s'] for r in every) / 60:.1f} min "
+        f"over {len(every)} runs; run records: `{args.records}`",
         *[f"- runs made on: {m}" for m in sorted({r["machine"] for r in every if "machine" in r})],
         "- frozen features (weights, data and input size, by content hash): "
-        + ", ".join(sorted({f"`{r['features']}`" for v in records.values() for r in v.values()})),
+        + ", ".join(sorted({f"`{r['features']}`" for r in every})),
         "- rebuild this page from the records: the same command with `--report-only`; finish "
         "missing runs: the same command again",
     ]

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from stgcn_reid.ablation.frozen.cache import FrameFeatures, cache_key, extract_split, frozen_part
 from stgcn_reid.ablation.frozen.heads import CachedMaps, HeadRecipe, LastStage, fit_heads
+from stgcn_reid.ablation.frozen.report import read_records
 from stgcn_reid.ablation.occlusion import occluded_tracklets
 from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANTS, Variant
 from stgcn_reid.errors import StudyRecordsError
@@ -189,14 +190,15 @@ def check_records(records: Path, setup: StudySetup, key: str) -> None:
     """Refuse to resume a study whose finished runs were made by another setup or on other
     features (weights, data or input): one records folder holds one study, so its runs pair."""
     current = {"setup": setup_record(setup), "features": key}
-    for path in sorted(records.glob("*/seed*.json")):
-        recorded = json.loads(path.read_text())
-        found = _differences({k: recorded.get(k) for k in current}, current)
-        if found:
-            raise StudyRecordsError(
-                f"{path} belongs to another study ({'; '.join(found)}): finish it with its own "
-                "setup, or give this one other --records and --out"
-            )
+    for variant, runs in read_records(records).items():
+        for seed, recorded in runs.items():
+            found = _differences({k: recorded.get(k) for k in current}, current)
+            if found:
+                raise StudyRecordsError(
+                    f"{record_path(records, variant, seed)} belongs to another study "
+                    f"({'; '.join(found)}): finish it with its own setup, or give this one "
+                    "other --records and --out"
+                )
 
 
 def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int) -> dict[str, Any]:
