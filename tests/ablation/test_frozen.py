@@ -24,7 +24,7 @@ from stgcn_reid.ablation.frozen.probe import (
     probe,
     row_spread,
 )
-from stgcn_reid.ablation.frozen.report import curve_rows
+from stgcn_reid.ablation.frozen.report import curve_rows, twin_rows
 from stgcn_reid.models import STGCN, ResNetBackbone
 
 
@@ -277,6 +277,20 @@ def test_a_curve_is_flat_when_its_last_change_is_within_the_seed_spread() -> Non
     assert curve_rows(moved_little, ["baseline"])[0][-1] == "flat"
     one_seed = {"baseline": {0: records((0.0, 0.0))["baseline"][0]}}
     assert curve_rows(one_seed, ["baseline"])[0][-1] == "too few validations or seeds"
+
+
+def test_a_twin_difference_pairs_only_the_seeds_both_rows_have() -> None:
+    def runs(maps: dict[int, float]) -> dict:
+        return {seed: {"test": {"mAP": m, "rank1": m}} for seed, m in maps.items()}
+
+    # seeds 3 and 4 exist for the GCN only: they must neither enter Δ nor its seed count
+    records = {
+        "tgcn_global": runs({0: 0.32, 1: 0.321, 2: 0.319, 3: 0.90, 4: 0.90}),
+        "tfcn_global": runs({0: 0.30, 1: 0.30, 2: 0.30}),
+    }
+    (row,) = twin_rows(records)
+    assert row[1].startswith("+2.00 [")
+    assert row[-2:] == ["better", "3"]
 
 
 def test_missing_weights_say_how_to_make_them(tmp_path: Path, caplog) -> None:

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import tv_tensors
 
-from stgcn_reid.data.clips import TestClips, TrainClips
+from stgcn_reid.data.clips import TestClips, TrainClips, transform_clip
 from stgcn_reid.data.datasets import DatasetError, Tracklet
 from stgcn_reid.data.transforms import (
     IMAGENET_MEAN,
@@ -37,9 +37,9 @@ def make_tracklet(folder: Path, n: int, pid: int = 3, camid: int = 1) -> Trackle
     return Tracklet(tuple(map(str, paths)), pid, camid)
 
 
-def raw(frames: list[tv_tensors.Image]) -> list[torch.Tensor]:
+def raw(frames: tv_tensors.Image) -> tv_tensors.Image:
     """A transform that leaves the decoded uint8 frames alone."""
-    return list(frames)
+    return frames
 
 
 def asymmetric_clip(num_frames: int = 6) -> torch.Tensor:
@@ -75,6 +75,20 @@ def test_random_erasing_erases_the_same_box_in_every_frame() -> None:
     erased = (out == 0).all(dim=1)  # [T, H, W]
     assert erased[0].any()
     assert (erased == erased[0]).all()
+
+
+def test_a_clip_of_one_frame_size_is_transformed_as_its_frames_are(tmp_path: Path) -> None:
+    """Stacked frames go through the transform in one call: the clip must equal what the
+    frame-by-frame call makes from the same random state (flip, erased box, resize)."""
+    transform = build_train_transform(16, 8, flip_prob=0.5, random_erasing=0.5)
+    frames = [torch.randint(0, 256, (3, 20, 12), dtype=torch.uint8) for _ in range(5)]
+    for seed in range(8):
+        torch.manual_seed(seed)
+        expected = torch.stack(transform([tv_tensors.Image(f) for f in frames]))
+        torch.manual_seed(seed)
+        clip = transform_clip(transform, frames)
+        assert type(clip) is torch.Tensor
+        assert torch.equal(clip, expected)
 
 
 def test_test_transform_resizes_and_normalises() -> None:

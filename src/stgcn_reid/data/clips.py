@@ -25,7 +25,9 @@ from stgcn_reid.data.datasets.base import Tracklet
 from stgcn_reid.data.temporal import EVAL_SAMPLINGS, eval_clips, num_eval_clips, restricted_random
 from stgcn_reid.errors import DatasetError
 
-ClipTransform = Callable[[list[tv_tensors.Image]], list[Tensor]]
+#: A v2 transform: it takes a clip as one stacked ``tv_tensors.Image`` ``[T, 3, H, W]`` or as a
+#: list of frames, and returns the same form.
+ClipTransform = Callable[[Any], Any]
 Sampling = Literal["evenly", "consecutive", "strided"]
 
 
@@ -33,7 +35,8 @@ def read_frame(path: str) -> Tensor:
     """One frame as a uint8 RGB tensor ``[3, H, W]``; :class:`DatasetError` if unreadable."""
     try:
         with Image.open(path) as image:
-            return pil_to_tensor(image.convert("RGB"))
+            # convert() copies even an RGB image (a fifth of a small frame's decoding time)
+            return pil_to_tensor(image if image.mode == "RGB" else image.convert("RGB"))
     # PIL reports missing, empty, truncated and non-image files as OSError; some broken
     # chunks surface as SyntaxError or ValueError.
     except (OSError, SyntaxError, ValueError) as err:
@@ -74,9 +77,13 @@ def _nearest_first(index: int, n: int) -> Iterator[int]:
 def transform_clip(transform: ClipTransform, frames: list[Tensor]) -> Tensor:
     """Apply one clip transform to all frames (one random draw) and stack them ``[T, 3, H, W]``.
 
-    Frames go in as a list of ``tv_tensors.Image`` rather than a stacked tensor because the
-    frames of a DukeMTMC-VideoReID tracklet differ in size until they are resized.
+    Frames of one size (MARS, the synthetic benchmarks) are stacked first and transformed in one
+    call, about 7x cheaper than a call over a list of ``T`` frames, with the same random draws
+    and so the same result. The frames of a DukeMTMC-VideoReID tracklet differ in size until they
+    are resized, so those go in as a list and are stacked after the transform.
     """
+    if all(frame.shape == frames[0].shape for frame in frames):
+        return transform(tv_tensors.Image(torch.stack(frames))).as_subclass(Tensor)
     return torch.stack(transform([tv_tensors.Image(frame) for frame in frames]))
 
 
