@@ -3,7 +3,9 @@
 The loader is ``ReIDDataModule.train_dataloader()`` as training builds it (JPEG decode with
 PIL, restricted random sampling, the v2 transforms, the P x K batch sampler), configured from
 the composed Hydra config, on a small synthetic benchmark generated once (cached by config
-hash) with frames at the shape's input size.
+hash) with frames at the shape's input size. Every frame is decoded when sampled
+(``data.cache_frames=false``, as for MARS), so clips/s per worker is what sizes the workers of
+a real benchmark; ``benchmarks/loop.py`` also times the loader with the frames in memory.
 
 * clips/s with 0, 1, 2, ... workers: the loader alone, a fresh pass for every call; with 0
   workers also on one torch thread (workers are single-threaded, the main process is not).
@@ -62,8 +64,11 @@ def dataset_options(s: Setup, root: Path, batches: int) -> dict[str, object]:
     }
 
 
-def train_loader(s: Setup, root: Path, batches: int, workers: int) -> DataLoader:
-    """``ReIDDataModule.train_dataloader()`` of the shape's data config, P x K and workers."""
+def train_loader(
+    s: Setup, root: Path, batches: int, workers: int, cache_frames: bool | None = None
+) -> DataLoader:
+    """``ReIDDataModule.train_dataloader()`` of the shape's data config, P x K and workers;
+    ``cache_frames`` overrides the config's (frames decoded once, in memory)."""
     # Every data setting from the config except the dataset, which is replaced (not merged:
     # instantiate's keyword overrides merge into the config's dataset node).
     options = {key: s.cfg.data[key] for key in s.cfg.data if key != "dataset"}
@@ -74,6 +79,7 @@ def train_loader(s: Setup, root: Path, batches: int, workers: int) -> DataLoader
             "num_identities": s.identities,
             "num_instances": s.instances,
             "num_workers": workers,
+            **({} if cache_frames is None else {"cache_frames": cache_frames}),
         }
     )
     datamodule.setup("fit")
@@ -122,7 +128,7 @@ def precision_of(s: Setup) -> str:
 
 def measure_shape(shape: str, args: argparse.Namespace) -> tuple[list[Table], dict[str, float]]:
     s = setup(shape, args.device, args.batch)
-    loaders = {w: train_loader(s, args.data_root, args.batches, w) for w in args.workers}
+    loaders = {w: train_loader(s, args.data_root, args.batches, w, False) for w in args.workers}
     calls: dict[str, Callable[[], None]] = {
         f"loader, {w} workers": lambda loader=loader: fetch(loader, args.batches)
         for w, loader in loaders.items()

@@ -12,8 +12,11 @@ side in rounds on one module and one batch, each as a fraction of the backbone c
    kernel per tensor) and zero_grad;
 5. ``Lightning fit``: ``Trainer.fit`` on the same batch, with the training config's trainer,
    callbacks (checkpoints, progress bar, non-finite guard, learning-rate monitor) and logger;
-6. ``Lightning fit + loader``: the same fit fed by the real P x K loader of a synthetic
-   benchmark (decoding and collation in the configured workers, on the same cores).
+6. ``Lightning fit + loader, decoding``: the same fit fed by the real P x K loader of a
+   synthetic benchmark, decoding every frame it samples (``data.cache_frames=false``, as for
+   MARS), in the configured workers, on the same cores;
+7. ``Lightning fit + loader``: the loader as the synthetic benchmarks configure it, its
+   training frames decoded once, in memory (``data.cache_frames=true``).
 
 Every stage runs ``--steps`` steps per call and reports seconds per step; the fits time their
 steady state (from the second step's start to the last one's), so Trainer construction and the
@@ -55,13 +58,18 @@ STAGES = (
     "+ Adam, unfused",
     "+ Adam",
     "Lightning fit",
+    "Lightning fit + loader, decoding",
     "Lightning fit + loader",
 )
 
 
 #: Figure names of the stages: ``<shape>.loop.<key>.fraction_of_ceiling``.
 FIGURE_KEYS = dict(
-    zip(STAGES, ("backbone", "loss", "adam_unfused", "step", "fit", "fit_loader"), strict=True)
+    zip(
+        STAGES,
+        ("backbone", "loss", "adam_unfused", "step", "fit", "fit_decoding", "fit_loader"),
+        strict=True,
+    )
 )
 
 
@@ -137,11 +145,14 @@ def in_memory(built: Built, steps: int) -> Callable[[], DataLoader]:
     return lambda: DataLoader([built.batch] * (steps + 1), batch_size=None)
 
 
-def real_loader(built: Built, steps: int, root: Path) -> Callable[[], DataLoader]:
-    """The configured training loader (P x K sampler, decoding, configured workers) on a
-    synthetic benchmark with enough batches for one fit, its pids within the model's classes."""
+def real_loader(
+    built: Built, steps: int, root: Path, cache_frames: bool | None = None
+) -> Callable[[], DataLoader]:
+    """The configured training loader (P x K sampler, configured workers; ``cache_frames``
+    overrides the config's) on a synthetic benchmark with enough batches for one fit, its pids
+    within the model's classes."""
     workers = int(built.setup.cfg.data.num_workers)
-    loader = train_loader(built.setup, root, steps + 1, workers)
+    loader = train_loader(built.setup, root, steps + 1, workers, cache_frames)
     return lambda: loader
 
 
@@ -162,7 +173,8 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
         STAGES[2]: repeated(train_step, unfused(built), args.steps),
         STAGES[3]: repeated(train_step, built, args.steps),
         STAGES[4]: fit(built, in_memory(built, args.steps), args.steps),
-        STAGES[5]: fit(built, real_loader(built, args.steps, args.root), args.steps),
+        STAGES[5]: fit(built, real_loader(built, args.steps, args.root, False), args.steps),
+        STAGES[6]: fit(built, real_loader(built, args.steps, args.root), args.steps),
     }
     samples = interleaved(calls, args.device, args.repeats, args.warmup)
     s = built.setup
@@ -180,8 +192,9 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
             [stage, fmt(s.images / per_step, 1), fmt(per_step, 3), fmt(fraction, 3), added]
         )
         figures[f"{args.shape}.loop.{FIGURE_KEYS[stage]}.fraction_of_ceiling"] = fraction
-        # the unfused Adam is a comparison, not a stage the configured loop goes through
-        previous = previous if stage == STAGES[2] else per_step
+        # the unfused Adam and the decoding loader are comparisons, not stages the configured
+        # loop goes through
+        previous = previous if stage in (STAGES[2], STAGES[5]) else per_step
     return table, figures
 
 
@@ -212,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> Report:
         "stage / ceiling: the backbone-only time over the stage's time, the median over rounds "
         "of adjacent runs; s per step: the median over rounds.",
         "cost of this stage: its median seconds per step minus the previous stage's (the "
-        "unfused Adam's against the head and loss; the configured step's too).",
+        "unfused Adam's against the head and loss, the configured step's too; both loaders' "
+        "against the fit on a batch in memory).",
     ]
     report.print()
     return report

@@ -273,3 +273,15 @@ def test_train_loader_rejects_a_position_past_the_epoch(duke: Path) -> None:
     dm.setup("fit")
     with pytest.raises(ValueError, match=r"stopped after 5 batches, but an epoch now has 3"):
         dm.train_dataloader().load_state_dict({"epoch": 0, "batches": 5})
+
+
+def test_cache_frames_decodes_the_training_frames_once_and_changes_no_batch(duke: Path) -> None:
+    plain, cached = datamodule(duke), datamodule(duke, cache_frames=True)
+    for dm in (plain, cached):
+        dm.setup("fit")
+    decoded = cached.decoded_frames()
+    assert len(decoded) == len({f for t in cached.dataset.train for f in t.frames})
+    assert cached.train_dataloader().dataset.read == decoded.read
+    assert cached.decoded_frames() is decoded  # decoded on the first call only
+    pairs = zip(plain.train_dataloader(), cached.train_dataloader(), strict=True)
+    assert all(torch.equal(a["clips"], b["clips"]) for a, b in pairs)

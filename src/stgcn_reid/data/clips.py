@@ -28,6 +28,8 @@ from stgcn_reid.errors import DatasetError
 #: A v2 transform: it takes a clip as one stacked ``tv_tensors.Image`` ``[T, 3, H, W]`` or as a
 #: list of frames, and returns the same form.
 ClipTransform = Callable[[Any], Any]
+#: A frame path -> uint8 ``[3, H, W]`` (:func:`read_frame`, or frames held in memory).
+FrameReader = Callable[[str], Tensor]
 Sampling = Literal["evenly", "consecutive", "strided"]
 
 
@@ -43,22 +45,30 @@ def read_frame(path: str) -> Tensor:
         raise DatasetError(f"{path}: unreadable frame ({err})") from err
 
 
-def load_clip(frames: Sequence[str], indices: np.ndarray, skip_corrupt: bool) -> list[Tensor]:
+def load_clip(
+    frames: Sequence[str],
+    indices: np.ndarray,
+    skip_corrupt: bool,
+    read: FrameReader = read_frame,
+) -> list[Tensor]:
     """Decode ``frames[i]`` for every ``i`` in ``indices`` (each distinct frame once)."""
-    decoded = {i: _read_or_replace(frames, i, skip_corrupt) for i in np.unique(indices).tolist()}
+    unique = np.unique(indices).tolist()
+    decoded = {i: _read_or_replace(frames, i, skip_corrupt, read) for i in unique}
     return [decoded[i] for i in indices.tolist()]
 
 
-def _read_or_replace(frames: Sequence[str], index: int, skip_corrupt: bool) -> Tensor:
+def _read_or_replace(
+    frames: Sequence[str], index: int, skip_corrupt: bool, read: FrameReader
+) -> Tensor:
     try:
-        return read_frame(frames[index])
+        return read(frames[index])
     except DatasetError as err:
         if not skip_corrupt:
             raise
         reason = err
     for other in _nearest_first(index, len(frames)):
         try:
-            image = read_frame(frames[other])
+            image = read(frames[other])
         except DatasetError:
             continue
         warnings.warn(f"{reason}; using {frames[other]} instead", RuntimeWarning, stacklevel=2)
@@ -109,12 +119,14 @@ class TrainClips(Dataset[dict[str, Tensor]]):
         transform: ClipTransform,
         seed: int = 0,
         skip_corrupt: bool = False,
+        read: FrameReader = read_frame,
     ) -> None:
         self.tracklets = list(tracklets)
         self.seq_len = seq_len
         self.transform = transform
         self.seed = seed
         self.skip_corrupt = skip_corrupt
+        self.read = read
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
 
     @property
@@ -144,7 +156,7 @@ class TrainClips(Dataset[dict[str, Tensor]]):
         tracklet = self.tracklets[index]
         rng = np.random.default_rng([self.seed, self.epoch, index, occurrence])
         indices = restricted_random(len(tracklet.frames), self.seq_len, rng)
-        frames = load_clip(tracklet.frames, indices, self.skip_corrupt)
+        frames = load_clip(tracklet.frames, indices, self.skip_corrupt, self.read)
         # The v2 transforms draw from torch's global generator: seed a private copy of it.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(2**63)))

@@ -24,10 +24,11 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from stgcn_reid.data.clips import Sampling, TestClips, TrainClips
+from stgcn_reid.data.clips import Sampling, TestClips, TrainClips, read_frame
 from stgcn_reid.data.datasets import Tracklet, VideoReIDDataset, build_dataset
 from stgcn_reid.data.datasets.checks import check_evaluation_split
 from stgcn_reid.data.datasets.validation import hold_out_validation
+from stgcn_reid.data.decoded import DecodedFrames
 from stgcn_reid.data.samplers import EpochMode, PKBatchSampler, ShardSampler
 from stgcn_reid.data.transforms import build_test_transform, build_train_transform
 from stgcn_reid.errors import DatasetError
@@ -185,6 +186,9 @@ class ReIDDataModule(pl.LightningDataModule):
         num_workers, pin_memory, persistent_workers: DataLoader settings.
         flip_prob, random_erasing: training augmentation probabilities.
         skip_corrupt: replace unreadable frames by a neighbour (with a warning).
+        cache_frames: decode every training frame once, before training, and keep them in
+            memory (:class:`~stgcn_reid.data.decoded.DecodedFrames`; refused if they need more
+            than half the memory available).
         seed: seed of the batch plan and of every random clip.
     """
 
@@ -208,6 +212,7 @@ class ReIDDataModule(pl.LightningDataModule):
         flip_prob: float = 0.5,
         random_erasing: float = 0.0,
         skip_corrupt: bool = False,
+        cache_frames: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -234,6 +239,7 @@ class ReIDDataModule(pl.LightningDataModule):
         self._dataset: VideoReIDDataset | None = None
         self._val_tracklets: EvalTracklets | None = None
         self._test_tracklets: EvalTracklets | None = None
+        self._decoded: DecodedFrames | None = None
 
     def prepare_data(self) -> None:
         """Generate the synthetic benchmark if it is not cached yet (the real datasets need no
@@ -358,6 +364,7 @@ class ReIDDataModule(pl.LightningDataModule):
             build_train_transform(h.height, h.width, h.flip_prob, h.random_erasing),
             seed=h.seed,
             skip_corrupt=h.skip_corrupt,
+            read=self.decoded_frames().read if h.cache_frames else read_frame,
         )
         batches = PKBatchSampler(
             [t.pid for t in self.dataset.train],
@@ -371,6 +378,12 @@ class ReIDDataModule(pl.LightningDataModule):
         return ResumableLoader(
             clips, batch_sampler=_EpochBroadcast(batches, clips), **self._workers()
         )
+
+    def decoded_frames(self) -> DecodedFrames:
+        """The training frames in memory (``cache_frames``), decoded on the first call."""
+        if self._decoded is None:
+            self._decoded = DecodedFrames([f for t in self.dataset.train for f in t.frames])
+        return self._decoded
 
     def val_dataloader(self) -> DataLoader:
         return self.eval_dataloader("val")

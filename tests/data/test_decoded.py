@@ -1,0 +1,62 @@
+"""Training frames held in memory (data.cache_frames): the same clips, less decoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from stgcn_reid.data.clips import TrainClips, read_frame
+from stgcn_reid.data.datasets import DatasetError, Tracklet
+from stgcn_reid.data.decoded import DecodedFrames
+from stgcn_reid.data.transforms import build_train_transform
+
+from .trees import write_frame
+
+
+def tracklets(folder: Path) -> list[Tracklet]:
+    """Two identities; the second tracklet's frames have another size, one frame is broken."""
+    out = []
+    for t, size in enumerate([(8, 16), (10, 22), (8, 16)]):
+        paths = [folder / str(t) / f"{k}.png" for k in range(6)]
+        for k, path in enumerate(paths):
+            write_frame(path, value=30 * k + t, size=size)
+        out.append(Tracklet(tuple(map(str, paths)), t % 2, t))
+    (folder / "2" / "5.png").write_bytes(b"not an image")
+    truncated = folder / "2" / "4.png"
+    truncated.write_bytes(truncated.read_bytes()[:-40])  # its header still reads
+    return out
+
+
+def test_decoded_frames_equal_the_decoded_files(tmp_path: Path) -> None:
+    frames = [f for t in tracklets(tmp_path) for f in t.frames]
+    decoded = DecodedFrames(frames + frames[:3], progress=False)  # repeats are held once
+    assert len(decoded) == len(frames) - 2  # the broken frames are not held
+    for path in frames[:-2]:
+        assert torch.equal(decoded.read(path), read_frame(path))
+    for broken in frames[-2:]:  # read from disk, so that skip_corrupt still applies
+        with pytest.raises(DatasetError, match="unreadable frame"):
+            decoded.read(broken)
+
+
+def test_frames_that_do_not_fit_are_refused_before_decoding(tmp_path: Path) -> None:
+    frames = [f for t in tracklets(tmp_path) for f in t.frames]
+    with pytest.raises(DatasetError, match=r"data\.cache_frames=false"):
+        DecodedFrames(frames, max_bytes=1000, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore:.*unreadable frame:RuntimeWarning")
+def test_clips_from_memory_equal_clips_from_disk_with_workers(tmp_path: Path) -> None:
+    data = tracklets(tmp_path)
+    decoded = DecodedFrames([f for t in data for f in t.frames], progress=False)
+    transform = build_train_transform(16, 8, random_erasing=0.5)
+
+    def batches(read, workers: int) -> list[torch.Tensor]:
+        clips = TrainClips(data, 4, transform, seed=1, skip_corrupt=True, read=read)
+        loader = DataLoader(clips, batch_sampler=[[0, 1], [2, 0]], num_workers=workers)
+        return [batch["clips"] for batch in loader]
+
+    from_disk, from_memory = batches(read_frame, 0), batches(decoded.read, 2)
+    assert all(torch.equal(a, b) for a, b in zip(from_disk, from_memory, strict=True))
