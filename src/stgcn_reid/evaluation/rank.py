@@ -46,12 +46,13 @@ from typing import Literal, TypeAlias
 import numpy as np
 import torch
 
+from stgcn_reid.data.datasets.base import JUNK_PID
+
 Protocol: TypeAlias = Literal["standard", "mars_official"]
 ArrayLike: TypeAlias = np.ndarray | torch.Tensor
 Labels: TypeAlias = np.ndarray | torch.Tensor | Sequence[int]
 
 PROTOCOLS: tuple[str, ...] = ("standard", "mars_official")
-JUNK_PID = -1
 
 
 def evaluate_rank(

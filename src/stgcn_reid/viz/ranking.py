@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from stgcn_reid.data.datasets.base import JUNK_PID
+
 Frame: TypeAlias = str | Path | Image.Image | np.ndarray
 Labels: TypeAlias = Sequence[int] | np.ndarray | torch.Tensor
 
@@ -25,7 +27,6 @@ RED = (220, 0, 0)
 QUERY_GREY = (90, 90, 90)
 BACKGROUND = (255, 255, 255)
 TEXT = (0, 0, 0)
-JUNK_PID = -1
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@ from pathlib import Path
 
 from stgcn_reid.errors import DatasetError
 
+#: The identity of MARS's junk tracklets (detector false alarms, written ``00-1``): never a
+#: match, and left out of every query's ranking (as the official evaluation does).
+JUNK_PID = -1
+
 
 @dataclass(frozen=True, slots=True)
 class Tracklet:

@@ -30,10 +30,8 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
 
-from stgcn_reid.data.datasets.base import Tracklet, VideoReIDDataset, require_paths
+from stgcn_reid.data.datasets.base import JUNK_PID, Tracklet, VideoReIDDataset, require_paths
 from stgcn_reid.errors import DatasetError
-
-JUNK_PID = -1
 
 
 def load_mars(root: str | Path, official_gallery: bool = False) -> VideoReIDDataset:
