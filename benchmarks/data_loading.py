@@ -65,10 +65,10 @@ def dataset_options(s: Setup, root: Path, batches: int) -> dict[str, object]:
 
 
 def train_loader(
-    s: Setup, root: Path, batches: int, workers: int, cache_frames: bool | None = None
+    s: Setup, root: Path, batches: int, workers: int, cache_frames: bool
 ) -> DataLoader:
-    """``ReIDDataModule.train_dataloader()`` of the shape's data config, P x K and workers;
-    ``cache_frames`` overrides the config's (frames decoded once, in memory)."""
+    """``ReIDDataModule.train_dataloader()`` of the shape's data config, P x K and workers,
+    its frames decoded when sampled or, with ``cache_frames``, once, in memory."""
     # Every data setting from the config except the dataset, which is replaced (not merged:
     # instantiate's keyword overrides merge into the config's dataset node).
     options = {key: s.cfg.data[key] for key in s.cfg.data if key != "dataset"}
@@ -79,7 +79,7 @@ def train_loader(
             "num_identities": s.identities,
             "num_instances": s.instances,
             "num_workers": workers,
-            **({} if cache_frames is None else {"cache_frames": cache_frames}),
+            "cache_frames": cache_frames,
         }
     )
     datamodule.setup("fit")

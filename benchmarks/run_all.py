@@ -111,11 +111,11 @@ def _gcn_row(f: Mapping[str, float], gpu: bool) -> list[str]:
 
 
 def _loop_row(f: Mapping[str, float]) -> list[str]:
-    fit = f.get("cpu.loop.fit_loader.fraction_of_ceiling")
+    fit = f.get("cpu.loop.fit_cached.fraction_of_ceiling")
     return [
         f"training loop (Lightning fit, real loader) >= {LOOP_TARGET:g} of the backbone ceiling, "
-        "CPU default, baseline",
-        f"fit + loader {_num(f, 'cpu.loop.fit_loader.fraction_of_ceiling', 3)} (decoding "
+        "CPU default (synthetic: frames in memory), baseline",
+        f"fit + loader {_num(f, 'cpu.loop.fit_cached.fraction_of_ceiling', 3)} (decoding "
         f"every frame {_num(f, 'cpu.loop.fit_decoding.fraction_of_ceiling', 3)}), fit "
         f"{_num(f, 'cpu.loop.fit.fraction_of_ceiling', 3)}, step "
         f"{_num(f, 'cpu.loop.step.fraction_of_ceiling', 3)} (unfused Adam "

@@ -24,7 +24,8 @@ from stgcn_reid.ablation.frozen.probe import (
     probe,
     row_spread,
 )
-from stgcn_reid.ablation.frozen.report import curve_rows, twin_rows
+from stgcn_reid.ablation.frozen.report import curve_rows, read_records, twin_rows
+from stgcn_reid.errors import StudyRecordsError
 from stgcn_reid.models import STGCN, ResNetBackbone
 
 
@@ -291,6 +292,13 @@ def test_a_twin_difference_pairs_only_the_seeds_both_rows_have() -> None:
     (row,) = twin_rows(records)
     assert row[1].startswith("+2.00 [")
     assert row[-2:] == ["better", "3"]
+
+
+def test_a_file_that_is_not_a_record_is_named(tmp_path: Path) -> None:
+    (tmp_path / "baseline").mkdir()
+    (tmp_path / "baseline" / "seed0.json").write_text('{"seed": 0}')
+    with pytest.raises(StudyRecordsError, match=r"seed0\.json: not a study record"):
+        read_records(tmp_path)
 
 
 def test_missing_weights_say_how_to_make_them(tmp_path: Path, caplog) -> None:

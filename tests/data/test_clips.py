@@ -77,18 +77,28 @@ def test_random_erasing_erases_the_same_box_in_every_frame() -> None:
     assert (erased == erased[0]).all()
 
 
-def test_a_clip_of_one_frame_size_is_transformed_as_its_frames_are(tmp_path: Path) -> None:
+def test_a_clip_of_one_frame_size_is_transformed_as_its_frames_are() -> None:
     """Stacked frames go through the transform in one call: the clip must equal what the
     frame-by-frame call makes from the same random state (flip, erased box, resize)."""
     transform = build_train_transform(16, 8, flip_prob=0.5, random_erasing=0.5)
-    frames = [torch.randint(0, 256, (3, 20, 12), dtype=torch.uint8) for _ in range(5)]
-    for seed in range(8):
+    # channels-last strides, as pil_to_tensor gives them
+    frames = [torch.randint(0, 256, (20, 12, 3), dtype=torch.uint8).permute(2, 0, 1)]
+    frames = [frames[0], frames[0].flip(-1), frames[0] // 2, frames[0].flip(-2)]
+    no_flip = build_train_transform(16, 8, flip_prob=0.0)
+    unflipped = torch.stack(no_flip([tv_tensors.Image(f) for f in frames]))
+    flips = erasures = 0
+    for seed in range(12):
         torch.manual_seed(seed)
         expected = torch.stack(transform([tv_tensors.Image(f) for f in frames]))
         torch.manual_seed(seed)
         clip = transform_clip(transform, frames)
         assert type(clip) is torch.Tensor
         assert torch.equal(clip, expected)
+        erasures += bool((clip == 0).all(dim=1).any())
+        flips += not torch.equal(
+            clip.masked_fill(clip == 0, 0), unflipped.masked_fill(clip == 0, 0)
+        )
+    assert flips and erasures  # both random steps acted at some seeds
 
 
 def test_test_transform_resizes_and_normalises() -> None:

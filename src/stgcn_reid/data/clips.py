@@ -49,9 +49,11 @@ def load_clip(
     frames: Sequence[str],
     indices: np.ndarray,
     skip_corrupt: bool,
-    read: FrameReader = read_frame,
+    read: FrameReader | None = None,
 ) -> list[Tensor]:
-    """Decode ``frames[i]`` for every ``i`` in ``indices`` (each distinct frame once)."""
+    """Decode ``frames[i]`` for every ``i`` in ``indices`` (each distinct frame once), with
+    ``read`` (default :func:`read_frame`)."""
+    read = read or read_frame
     unique = np.unique(indices).tolist()
     decoded = {i: _read_or_replace(frames, i, skip_corrupt, read) for i in unique}
     return [decoded[i] for i in indices.tolist()]
@@ -119,7 +121,7 @@ class TrainClips(Dataset[dict[str, Tensor]]):
         transform: ClipTransform,
         seed: int = 0,
         skip_corrupt: bool = False,
-        read: FrameReader = read_frame,
+        read: FrameReader | None = None,
     ) -> None:
         self.tracklets = list(tracklets)
         self.seq_len = seq_len

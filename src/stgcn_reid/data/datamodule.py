@@ -24,11 +24,11 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from stgcn_reid.data.clips import Sampling, TestClips, TrainClips, read_frame
+from stgcn_reid.data.clips import Sampling, TestClips, TrainClips
 from stgcn_reid.data.datasets import Tracklet, VideoReIDDataset, build_dataset
 from stgcn_reid.data.datasets.checks import check_evaluation_split
 from stgcn_reid.data.datasets.validation import hold_out_validation
-from stgcn_reid.data.decoded import DecodedFrames
+from stgcn_reid.data.decoded import DecodedFrames, available_bytes
 from stgcn_reid.data.samplers import EpochMode, PKBatchSampler, ShardSampler
 from stgcn_reid.data.transforms import build_test_transform, build_train_transform
 from stgcn_reid.errors import DatasetError
@@ -186,9 +186,9 @@ class ReIDDataModule(pl.LightningDataModule):
         num_workers, pin_memory, persistent_workers: DataLoader settings.
         flip_prob, random_erasing: training augmentation probabilities.
         skip_corrupt: replace unreadable frames by a neighbour (with a warning).
-        cache_frames: decode every training frame once, before training, and keep them in
-            memory (:class:`~stgcn_reid.data.decoded.DecodedFrames`; refused if they need more
-            than half the memory available).
+        cache_frames: decode every training frame once, when the training loader is built,
+            and keep them in memory (:class:`~stgcn_reid.data.decoded.DecodedFrames`; read from
+            disk, with a warning, if they need more than half the memory available).
         seed: seed of the batch plan and of every random clip.
     """
 
@@ -364,7 +364,7 @@ class ReIDDataModule(pl.LightningDataModule):
             build_train_transform(h.height, h.width, h.flip_prob, h.random_erasing),
             seed=h.seed,
             skip_corrupt=h.skip_corrupt,
-            read=self.decoded_frames().read if h.cache_frames else read_frame,
+            read=self.decoded_frames().read if h.cache_frames else None,
         )
         batches = PKBatchSampler(
             [t.pid for t in self.dataset.train],
@@ -380,9 +380,15 @@ class ReIDDataModule(pl.LightningDataModule):
         )
 
     def decoded_frames(self) -> DecodedFrames:
-        """The training frames in memory (``cache_frames``), decoded on the first call."""
+        """The training frames in memory (``cache_frames``), decoded on the first call; each
+        training process of the node gets its share of the memory available."""
         if self._decoded is None:
-            self._decoded = DecodedFrames([f for t in self.dataset.train for f in t.frames])
+            processes = self.trainer.num_devices if self.trainer is not None else 1
+            self._decoded = DecodedFrames(
+                [f for t in self.dataset.train for f in t.frames],
+                max_bytes=available_bytes() // (2 * processes),
+                progress=local_rank() == 0,
+            )
         return self._decoded
 
     def val_dataloader(self) -> DataLoader:

@@ -19,6 +19,7 @@ from stgcn_reid.ablation.statistics import (
     paired_difference,
 )
 from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANTS
+from stgcn_reid.errors import StudyRecordsError
 from stgcn_reid.utils.markdown import markdown_table
 
 Records = dict[str, dict[int, dict[str, Any]]]  # variant -> seed -> record
@@ -31,6 +32,8 @@ def read_records(folder: Path) -> Records:
     records: Records = {}
     for path in sorted(folder.glob("*/seed*.json")):
         record = json.loads(path.read_text())
+        if not {"variant", "seed"} <= record.keys():
+            raise StudyRecordsError(f"{path}: not a study record (no variant or seed)")
         records.setdefault(record["variant"], {})[int(record["seed"])] = record
     return records
 
