@@ -31,6 +31,9 @@ ClipTransform = Callable[[Any], Any]
 #: A frame path -> uint8 ``[3, H, W]`` (:func:`read_frame`, or frames held in memory).
 FrameReader = Callable[[str], Tensor]
 Sampling = Literal["evenly", "consecutive", "strided"]
+#: What PIL raises for missing, empty, truncated and non-image files (OSError); some broken
+#: chunks surface as SyntaxError or ValueError.
+UNREADABLE = (OSError, SyntaxError, ValueError)
 
 
 def read_frame(path: str) -> Tensor:
@@ -39,9 +42,7 @@ def read_frame(path: str) -> Tensor:
         with Image.open(path) as image:
             # convert() copies even an RGB image (a fifth of a small frame's decoding time)
             return pil_to_tensor(image if image.mode == "RGB" else image.convert("RGB"))
-    # PIL reports missing, empty, truncated and non-image files as OSError; some broken
-    # chunks surface as SyntaxError or ValueError.
-    except (OSError, SyntaxError, ValueError) as err:
+    except UNREADABLE as err:
         raise DatasetError(f"{path}: unreadable frame ({err})") from err
 
 

@@ -28,7 +28,7 @@ from stgcn_reid.data.clips import Sampling, TestClips, TrainClips
 from stgcn_reid.data.datasets import Tracklet, VideoReIDDataset, build_dataset
 from stgcn_reid.data.datasets.checks import check_evaluation_split
 from stgcn_reid.data.datasets.validation import hold_out_validation
-from stgcn_reid.data.decoded import DecodedFrames, available_bytes
+from stgcn_reid.data.decoded import DecodedFrames
 from stgcn_reid.data.samplers import EpochMode, PKBatchSampler, ShardSampler
 from stgcn_reid.data.transforms import build_test_transform, build_train_transform
 from stgcn_reid.errors import DatasetError
@@ -383,10 +383,9 @@ class ReIDDataModule(pl.LightningDataModule):
         """The training frames in memory (``cache_frames``), decoded on the first call; each
         training process of the node gets its share of the memory available."""
         if self._decoded is None:
-            processes = self.trainer.num_devices if self.trainer is not None else 1
             self._decoded = DecodedFrames(
                 [f for t in self.dataset.train for f in t.frames],
-                max_bytes=available_bytes() // (2 * processes),
+                processes=self.trainer.num_devices if self.trainer is not None else 1,
                 progress=local_rank() == 0,
             )
         return self._decoded

@@ -65,7 +65,7 @@ def frame_size(path: str) -> tuple[int, int] | None:
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (OSError, SyntaxError, ValueError):
+    except clips.UNREADABLE:
         return None
     return height, width
 
@@ -73,7 +73,8 @@ def frame_size(path: str) -> tuple[int, int] | None:
 class DecodedFrames:
     """Every readable frame of ``paths`` as a uint8 ``[3, H, W]`` view of one buffer.
 
-    ``max_bytes`` (default: half of :func:`available_bytes`) bounds the buffer. A set that needs
+    ``max_bytes`` bounds the buffer (default: half of :func:`available_bytes`, shared by the
+    ``processes`` that each hold a copy, e.g. the training processes of a node). A set that needs
     more is not held at all, and a warning says so. Frames that cannot be decoded are not held
     either: :meth:`read` decodes them from disk, so that ``data.skip_corrupt`` keeps its
     meaning. The views share the buffer, so transforms must not write into their input
@@ -81,12 +82,16 @@ class DecodedFrames:
     """
 
     def __init__(
-        self, paths: Sequence[str], max_bytes: int | None = None, progress: bool = True
+        self,
+        paths: Sequence[str],
+        max_bytes: int | None = None,
+        processes: int = 1,
+        progress: bool = True,
     ) -> None:
         unique = list(dict.fromkeys(paths))
         sizes = {p: s for p in unique if (s := frame_size(p)) is not None}
         total = sum(3 * h * w for h, w in sizes.values())
-        limit = available_bytes() // 2 if max_bytes is None else max_bytes
+        limit = available_bytes() // (2 * processes) if max_bytes is None else max_bytes
         if total > limit:
             log.warning(
                 "data.cache_frames: the %d training frames need %.1f GiB decoded, more than "
@@ -95,8 +100,8 @@ class DecodedFrames:
                 total / 2**30,
                 limit / 2**30,
             )
-            sizes = {}
-        self.buffer = torch.empty(sum(3 * h * w for h, w in sizes.values()), dtype=torch.uint8)
+            sizes, total = {}, 0
+        self.buffer = torch.empty(total, dtype=torch.uint8)
         self.index: dict[str, tuple[int, int, int]] = {}
         offset = 0
         for path, (height, width) in tqdm(
