@@ -10,12 +10,14 @@ side in rounds on one module and one batch, each as a fraction of the backbone c
    comparison;
 4. ``+ Adam``: the step of ``benchmarks/train_step.py`` with the configured Adam (fused: one
    kernel per tensor) and zero_grad;
-5. ``Lightning fit``: ``Trainer.fit`` on the same batch, with the training config's trainer,
-   callbacks (checkpoints, progress bar, non-finite guard, learning-rate monitor) and logger;
-6. ``Lightning fit + loader, decoding``: the same fit fed by the real P x K loader of a
+5. ``Lightning loop alone``: ``Trainer.fit`` on the same batch with the training config's
+   trainer but no callback, logger, progress bar or checkpointing: Lightning's own loop;
+6. ``Lightning fit``: the same fit with the training config's callbacks (checkpoints, progress
+   bar, non-finite guard, learning-rate monitor) and logger, as training runs it;
+7. ``Lightning fit + loader, decoding``: the same fit fed by the real P x K loader of a
    synthetic benchmark, decoding every frame it samples (``data.cache_frames=false``, as for
    MARS), in the configured workers, on the same cores;
-7. ``Lightning fit + loader, frames in memory``: the same loader with its training frames
+8. ``Lightning fit + loader, frames in memory``: the same loader with its training frames
    decoded once, in memory (``data.cache_frames=true``, as the synthetic benchmarks set).
 
 Every stage runs ``--steps`` steps per call and reports seconds per step; the fits time their
@@ -57,6 +59,7 @@ STAGES = (
     "+ head and loss",
     "+ Adam, unfused",
     "+ Adam",
+    "Lightning loop alone",
     "Lightning fit",
     "Lightning fit + loader, decoding",
     "Lightning fit + loader, frames in memory",
@@ -67,7 +70,16 @@ STAGES = (
 FIGURE_KEYS = dict(
     zip(
         STAGES,
-        ("backbone", "loss", "adam_unfused", "step", "fit", "fit_decoding", "fit_cached"),
+        (
+            "backbone",
+            "loss",
+            "adam_unfused",
+            "step",
+            "fit_bare",
+            "fit",
+            "fit_decoding",
+            "fit_cached",
+        ),
         strict=True,
     )
 )
@@ -113,9 +125,12 @@ class SteadyClock(pl.Callback):
         return (self.starts[-1] - self.starts[1]) / (len(self.starts) - 2)
 
 
-def fit(built: Built, batches: Callable[[], DataLoader], steps: int) -> Callable[[], float]:
+def fit(
+    built: Built, batches: Callable[[], DataLoader], steps: int, configured: bool = True
+) -> Callable[[], float]:
     """A ``Trainer.fit`` of ``steps + 1`` steps as training configures it (trainer,
-    callbacks, logger; no validation), in a scratch run directory; seconds per step."""
+    callbacks, logger; no validation), in a scratch run directory; seconds per step. Not
+    ``configured``: the trainer alone, without callbacks, logger, progress bar or checkpoints."""
 
     def run() -> float:
         clock = SteadyClock()
@@ -123,11 +138,15 @@ def fit(built: Built, batches: Callable[[], DataLoader], steps: int) -> Callable
             cfg = built.setup.cfg.copy()
             with open_dict(cfg):
                 cfg.paths.output_dir = out
-            loggers = instantiate_loggers(cfg.get("logger"))
+            loggers = instantiate_loggers(cfg.get("logger")) if configured else []
+            callbacks = (
+                instantiate_callbacks(cfg.get("callbacks"), bool(loggers)) if configured else []
+            )
             trainer = hydra.utils.instantiate(
                 cfg.trainer,
-                callbacks=[*instantiate_callbacks(cfg.get("callbacks"), bool(loggers)), clock],
+                callbacks=[*callbacks, clock],
                 logger=loggers or False,
+                **({} if configured else BARE_TRAINER),
                 max_steps=steps + 1,
                 max_epochs=1,
                 limit_val_batches=0,
@@ -138,6 +157,11 @@ def fit(built: Built, batches: Callable[[], DataLoader], steps: int) -> Callable
         return clock.per_step
 
     return run
+
+
+#: What a fit that is not ``configured`` turns off besides the callbacks and logger: Lightning
+#: would otherwise add its default progress bar and checkpoint callback.
+BARE_TRAINER = {"enable_progress_bar": False, "enable_checkpointing": False}
 
 
 def in_memory(built: Built, steps: int) -> Callable[[], DataLoader]:
@@ -172,9 +196,10 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
         STAGES[1]: repeated(head_and_loss, built, args.steps),
         STAGES[2]: repeated(train_step, unfused(built), args.steps),
         STAGES[3]: repeated(train_step, built, args.steps),
-        STAGES[4]: fit(built, in_memory(built, args.steps), args.steps),
-        STAGES[5]: fit(built, real_loader(built, args.steps, args.root, False), args.steps),
-        STAGES[6]: fit(built, real_loader(built, args.steps, args.root, True), args.steps),
+        STAGES[4]: fit(built, in_memory(built, args.steps), args.steps, configured=False),
+        STAGES[5]: fit(built, in_memory(built, args.steps), args.steps),
+        STAGES[6]: fit(built, real_loader(built, args.steps, args.root, False), args.steps),
+        STAGES[7]: fit(built, real_loader(built, args.steps, args.root, True), args.steps),
     }
     samples = interleaved(calls, args.device, args.repeats, args.warmup)
     s = built.setup
@@ -194,7 +219,7 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
         figures[f"{args.shape}.loop.{FIGURE_KEYS[stage]}.fraction_of_ceiling"] = fraction
         # the unfused Adam and the decoding loader are comparisons, not stages the configured
         # loop goes through
-        previous = previous if stage in (STAGES[2], STAGES[5]) else per_step
+        previous = previous if stage in (STAGES[2], STAGES[6]) else per_step
     return table, figures
 
 
