@@ -301,6 +301,20 @@ def test_a_file_that_is_not_a_record_is_named(tmp_path: Path) -> None:
         read_records(tmp_path)
 
 
+def test_a_copied_or_misplaced_record_is_refused_not_read(tmp_path: Path) -> None:
+    (tmp_path / "baseline").mkdir()
+    record = '{"variant": "baseline", "seed": 0}'
+    (tmp_path / "baseline" / "seed0.json").write_text(record)
+    assert set(read_records(tmp_path)["baseline"]) == {0}
+    (tmp_path / "baseline" / "seed0 copy.json").write_text(record)
+    with pytest.raises(StudyRecordsError, match=r"seed0 copy\.json: the record of baseline seed 0"):
+        read_records(tmp_path)
+    (tmp_path / "baseline" / "seed0 copy.json").unlink()
+    (tmp_path / "baseline" / "seed1.json").write_text(record)
+    with pytest.raises(StudyRecordsError, match=r"seed1\.json: .*baseline/seed0\.json"):
+        read_records(tmp_path)
+
+
 def test_missing_weights_say_how_to_make_them(tmp_path: Path, caplog) -> None:
     assert main(["--weights", str(tmp_path / "none.pt"), "--records", str(tmp_path)]) == 2
     assert "experiment=pretrain" in caplog.text

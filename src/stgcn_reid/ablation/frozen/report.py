@@ -28,12 +28,19 @@ LABELS = {v.key: v.label for v in MODELS}
 
 
 def read_records(folder: Path) -> Records:
-    """Every ``<variant>/seed<k>.json`` under ``folder``."""
+    """Every ``<variant>/seed<k>.json`` under ``folder``. A record must sit at its own
+    variant's and seed's path, so that a copied or misplaced file can never replace a run."""
     records: Records = {}
     for path in sorted(folder.glob("*/seed*.json")):
         record = json.loads(path.read_text())
         if not {"variant", "seed"} <= record.keys():
             raise StudyRecordsError(f"{path}: not a study record (no variant or seed)")
+        own = Path(record["variant"]) / f"seed{int(record['seed'])}.json"
+        if path.relative_to(folder) != own:
+            raise StudyRecordsError(
+                f"{path}: the record of {record['variant']} seed {record['seed']}, whose place "
+                f"is {folder / own}; move or remove the copy"
+            )
         records.setdefault(record["variant"], {})[int(record["seed"])] = record
     return records
 
