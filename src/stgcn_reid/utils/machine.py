@@ -27,10 +27,13 @@ def usable_cores() -> int:
 
 
 def machine_description() -> str:
-    """CPU model, usable and present cores, GPUs, torch version and threads, OS."""
+    """CPU model and the vector instructions torch's CPU kernels use (they decide the float
+    rounding, so two machines can train the same seed to different bits), usable and present
+    cores, GPUs, torch version and threads, OS."""
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return (
-        f"{cpu_model()}, {usable_cores()} usable of {os.cpu_count()} cores; "
+        f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()} kernels), "
+        f"{usable_cores()} usable of {os.cpu_count()} cores; "
         f"GPU: {', '.join(gpus) or 'none'}; "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
         f"{platform.system()} {platform.release()}"
