@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from stgcn_reid.utils.machine import cpu_model, usable_cores
+from stgcn_reid.utils.machine import cpu_kernels, cpu_model, usable_cores
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class Machine:
     """Where a benchmark ran."""
 
     cpu: str
+    cpu_kernels: str
     cores: int
     torch_threads: int
     torch_version: str
@@ -23,14 +24,16 @@ class Machine:
 
     def line(self) -> str:
         return (
-            f"{self.cpu}, {self.cores} cores, {self.torch_threads} torch threads, "
-            f"torch {self.torch_version}, device: {self.device}"
+            f"{self.cpu} ({self.cpu_kernels} kernels), {self.cores} cores, "
+            f"{self.torch_threads} torch threads, torch {self.torch_version}, device: {self.device}"
         )
 
 
 def machine(device: torch.device) -> Machine:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return Machine(cpu_model(), usable_cores(), torch.get_num_threads(), torch.__version__, name)
+    return Machine(
+        cpu_model(), cpu_kernels(), usable_cores(), torch.get_num_threads(), torch.__version__, name
+    )
 
 
 def resolve_device(name: str) -> torch.device:

@@ -196,8 +196,9 @@ def interpretation(f: Mapping[str, float], device: torch.device) -> str:
         ratio = f["cpu.stgcn bf16.images_per_s"] / f["cpu.stgcn fp32.images_per_s"]
         lines.append(
             f"- **bf16 autocast** runs the CPU-default step at {ratio:.2f}x the fp32 images/s "
-            "here (this CPU has AVX-512 BF16; without it bf16 on CPU is slower). On a GPU "
-            "bf16-mixed is the configured precision (conf/trainer/gpu.yaml)."
+            f"here ({machine(device).cpu_kernels} kernels). bf16 pays on a CPU only where it "
+            "has native bf16 instructions (AVX-512 BF16, AMX); elsewhere it is emulated and "
+            "slower. On a GPU bf16-mixed is the configured precision (conf/trainer/gpu.yaml)."
         )
     if "cpu.stgcn fp32 +compile.images_per_s" in f:
         ratio = f["cpu.stgcn fp32 +compile.images_per_s"] / f["cpu.stgcn fp32.images_per_s"]

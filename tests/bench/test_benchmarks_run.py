@@ -141,8 +141,18 @@ def test_evaluation_agrees_with_the_loop_it_is_timed_against(tiny_run: tuple) ->
 def test_document_carries_targets_machine_and_every_report(tiny_run: tuple) -> None:
     reports, text = tiny_run
     assert "## Targets" in text and "not measurable here: no GPU" in text
-    assert reports[0].machine.cpu in text
+    assert f"{reports[0].machine.cpu} ({torch.backends.cpu.get_cpu_capability()} kernels)" in text
     for report in reports:
         assert f"## {report.topic}" in text
         for table in report.tables:
             assert table.title in text
+
+
+def test_the_bf16_reading_names_this_cpus_kernels_and_claims_nothing_else() -> None:
+    # bf16 at 0.03x fp32 on an AVX2 CPU: the reading must not say the CPU has AVX-512 BF16.
+    figures = {"cpu.stgcn bf16.images_per_s": 3.0, "cpu.stgcn fp32.images_per_s": 100.0}
+    reading = run_all.interpretation(figures, torch.device("cpu"))
+    assert f"0.03x the fp32 images/s here ({torch.backends.cpu.get_cpu_capability()} kernels)" in (
+        reading
+    )
+    assert "this CPU has" not in reading

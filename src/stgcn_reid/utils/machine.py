@@ -26,13 +26,21 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def cpu_kernels() -> str:
+    """The vector instructions torch's CPU kernels use here (``AVX2``, ``AVX512``, ...).
+
+    They decide the float rounding, so two machines can train the same seed to different bits,
+    and they decide whether bf16 on the CPU is native or emulated.
+    """
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def machine_description() -> str:
-    """CPU model and the vector instructions torch's CPU kernels use (they decide the float
-    rounding, so two machines can train the same seed to different bits), usable and present
-    cores, GPUs, torch version and threads, OS."""
+    """CPU model and its torch kernels, usable and present cores, GPUs, torch version and
+    threads, OS."""
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return (
-        f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()} kernels), "
+        f"{cpu_model()} ({cpu_kernels()} kernels), "
         f"{usable_cores()} usable of {os.cpu_count()} cores; "
         f"GPU: {', '.join(gpus) or 'none'}; "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads); "
