@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +264,66 @@ def test_a_failing_run_loses_no_other(smoke_data_dir: Path, tmp_path: Path, capl
     assert [p.parent.name for p in records.glob("*/seed0.json")] == ["baseline"]
     assert (tmp_path / "frozen.md").is_file()
     assert "sgcn_global/seed0" in caplog.text and "rerun the command" in caplog.text
+
+
+def _living_children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``), zombies left out."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except OSError:  # ended while being read
+            continue
+        if int(ppid) == pid and state != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_study_leaves_no_run_training(smoke_data_dir: Path, tmp_path: Path) -> None:
+    """SIGTERM to the study's process (what ``kill`` and a scheduler send) ends its worker
+    processes too, mid-run: they would otherwise train their run to the end unread."""
+    weights = tmp_path / "backbone.pt"
+    torch.save(ResNetBackbone("resnet18").state_dict(), weights)
+    args = [
+        *("--weights", str(weights), "--dataset", "synthetic_smoke", "--seeds", "0"),
+        *("--variants", "baseline", "tgcn_global", "--epochs", "5000", "--jobs", "2"),
+        *("--records", str(tmp_path / "records"), "--out", str(tmp_path / "frozen.md")),
+        *("experiment=smoke", f"paths.data_dir={smoke_data_dir}"),
+    ]
+    study = subprocess.Popen(
+        [sys.executable, "-m", "stgcn_reid.ablation.frozen", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 300
+        # two pool workers and multiprocessing's resource tracker
+        while len(workers) < 3 and study.poll() is None and time.monotonic() < deadline:
+            workers = _living_children(study.pid)
+            time.sleep(0.5)
+        assert len(workers) == 3, f"the study started {workers or 'no'} worker processes"
+        time.sleep(5)  # the runs are training (5000 epochs take far longer than this test)
+        assert study.poll() is None, "the study ended before it was killed"
+        study.send_signal(signal.SIGTERM)
+        study.wait(30)
+        deadline = time.monotonic() + 120  # a worker still starting must import torch first
+        while any(map(_alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [pid for pid in workers if _alive(pid)], "a worker outlived its study"
+    finally:
+        study.kill()
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_a_curve_is_flat_when_its_last_change_is_within_the_seed_spread() -> None:

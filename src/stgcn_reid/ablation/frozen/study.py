@@ -39,6 +39,7 @@ from stgcn_reid.models import STGCN
 from stgcn_reid.utils.config import CONFIG_DIR
 from stgcn_reid.utils.io import write_json
 from stgcn_reid.utils.machine import machine_description
+from stgcn_reid.utils.processes import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ _WORKER: dict[str, CachedSplits] = {}
 
 
 def _init_worker(setup: StudySetup) -> None:
+    exit_with_parent()  # a killed study must not leave its runs training on
     # One thread per worker: the heads' small matrix products scale badly over threads, and
     # two single-threaded runs side by side use both cores fully.
     torch.set_num_threads(1)
