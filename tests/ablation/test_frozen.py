@@ -266,24 +266,28 @@ def test_a_failing_run_loses_no_other(smoke_data_dir: Path, tmp_path: Path, capl
     assert "sgcn_global/seed0" in caplog.text and "rerun the command" in caplog.text
 
 
-def _living_children(pid: int) -> set[int]:
-    """The processes whose parent is ``pid`` (Linux ``/proc``), zombies left out."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
-        except OSError:  # ended while being read
-            continue
-        if int(ppid) == pid and state != "Z":
-            found.add(int(stat.parent.name))
-    return found
+def _state_and_parent(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and parent pid (Linux ``/proc``), or None once it is gone."""
+    try:
+        state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+    except OSError:  # ended (or ended while being read)
+        return None
+    return state, int(ppid)
 
 
 def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"
+
+
+def _living_children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid``, zombies left out."""
+    children = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        found = _state_and_parent(int(entry.name))
+        if found is not None and found[0] != "Z" and found[1] == pid:
+            children.add(int(entry.name))
+    return children
 
 
 @pytest.mark.slow
