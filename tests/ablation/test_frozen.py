@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 import torch
 
+from stgcn_reid.ablation.frozen import heads as heads_module
 from stgcn_reid.ablation.frozen.__main__ import main
 from stgcn_reid.ablation.frozen.cache import FrameFeatures, frame_maps, frame_rows, frozen_part
 from stgcn_reid.ablation.frozen.heads import (
     CachedMaps,
     HeadRecipe,
     LastStage,
+    fit_heads,
     parameter_groups,
     train_batches,
 )
@@ -30,6 +32,7 @@ from stgcn_reid.ablation.frozen.probe import (
     row_spread,
 )
 from stgcn_reid.ablation.frozen.report import curve_rows, read_records, twin_rows
+from stgcn_reid.ablation.frozen.study import CachedSplits, StudySetup, partial_path
 from stgcn_reid.errors import StudyRecordsError
 from stgcn_reid.models import STGCN, ResNetBackbone
 
@@ -101,6 +104,67 @@ def test_a_seed_gives_every_variant_the_same_batches() -> None:
     plain = train_batches(train, HeadRecipe(3, 3, 2, flip_prob=0.0), seed=4, epoch=1)
     flipped = train_batches(train, HeadRecipe(3, 3, 2, flip_prob=1.0), seed=4, epoch=1)
     assert all(torch.equal(a[0], -b[0]) for a, b in zip(plain, flipped, strict=True))
+
+
+class _KilledError(Exception):
+    """Stands in for the signal that ends a study mid-run."""
+
+
+def test_a_killed_run_resumes_from_its_partial_state_to_the_same_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed in its fourth epoch goes on from the third when run again and ends with the
+    bits of a run never killed: curve, chosen epoch, scores and weights (BN statistics, Adam's
+    moments and the learning-rate step included, as lr_step falls inside the resumed part)."""
+    train = _toy_features(np.random.default_rng(0))
+    val = (_toy_features(np.random.default_rng(1)), _toy_features(np.random.default_rng(2)))
+    recipe = HeadRecipe(2, 3, 2, epochs=6, val_every=2, lr_step=4)
+
+    def heads() -> STGCN:
+        torch.manual_seed(0)
+        return STGCN(CachedMaps(16), 6, seq_len=2, branches=("global", "temporal"))
+
+    never_killed = heads()
+    expected = fit_heads(never_killed, train, val, val, recipe, seed=3)
+
+    partial = tmp_path / "partial" / "seed3.pt"
+    batches = heads_module.train_batches
+
+    def killed_in_epoch_3(features, recipe, seed, epoch):
+        if epoch == 3:
+            raise _KilledError
+        return batches(features, recipe, seed, epoch)
+
+    monkeypatch.setattr(heads_module, "train_batches", killed_in_epoch_3)
+    with pytest.raises(_KilledError):
+        fit_heads(heads(), train, val, val, recipe, seed=3, partial=partial, save_every_s=0)
+    assert partial.is_file()
+    monkeypatch.setattr(heads_module, "train_batches", batches)
+
+    resumed_model = heads()
+    resumed = fit_heads(resumed_model, train, val, val, recipe, 3, partial, save_every_s=0)
+    assert resumed.resumed_from_epoch == 3 and resumed.earlier_s > 0
+    assert [e for e, _ in resumed.curve] == [2, 4, 6]
+    assert (resumed.curve, resumed.chosen_epoch) == (expected.curve, expected.chosen_epoch)
+    assert (resumed.val, resumed.test) == (expected.val, expected.test)
+    for key, value in never_killed.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[key], value), key
+    assert not partial.exists()  # a finished run leaves no partial state behind
+
+
+def test_a_run_resumes_only_the_partial_state_of_its_own_setup(tmp_path: Path) -> None:
+    cached = CachedSplits("features-key", {}, tmp_path / "frozen-partial" / "features-key")
+    setup = StudySetup(weights="w.pt", recipe=HeadRecipe(epochs=30))
+    path = partial_path(setup, cached, "stgcn", 5)
+    assert path == partial_path(StudySetup(weights="w.pt"), cached, "stgcn", 5)
+    assert path.is_relative_to(cached.partial_dir) and path.suffix == ".pt"
+    others = {
+        partial_path(StudySetup(weights="w.pt", recipe=HeadRecipe(epochs=60)), cached, "stgcn", 5),
+        partial_path(StudySetup(weights="other.pt"), cached, "stgcn", 5),
+        partial_path(setup, cached, "baseline", 5),
+        partial_path(setup, cached, "stgcn", 6),
+    }
+    assert path not in others and len(others) == 4
 
 
 @pytest.mark.slow
@@ -233,6 +297,7 @@ def test_the_last_stage_study_trains_layer4_and_reports(
     assert tgcn["val"]["mAP"] == tgcn["val_curve"][-1]["mAP"]  # the chosen epoch's scores
     cached = sorted(p.name for p in (smoke_data_dir / "frozen-features").iterdir())
     assert record["features"] in cached
+    assert record["resumed_from_epoch"] == 0
     rows = np.load(smoke_data_dir / "frozen-features" / record["features"] / "query" / "rows.npy")
     assert rows.shape[1:] == (256, 8, 4)  # layer3 maps of the 128 x 64 frames, not row means
     page = out.read_text()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from stgcn_reid.utils.io import json_digest
 
 #: The Hydra configs: ``conf/`` of the repository, installed as the package ``stgcn_reid.conf``
 #: (an editable install maps it to the checkout's ``conf/``, a wheel ships a copy).
@@ -35,8 +35,7 @@ def config_hash(*keys: str, _root_: DictConfig) -> str:
     produced them (``experiment=pretrain`` names its weights this way). A node's ``root`` entry
     (where a dataset lives on this machine) is left out: moving the data changes nothing."""
     selected = {key: _plain(OmegaConf.select(_root_, key, default=None)) for key in keys}
-    payload = json.dumps(selected, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    return json_digest(selected)
 
 
 def _plain(node: Any) -> Any:

@@ -1,5 +1,5 @@
-"""File helpers: atomic writes (a crash while writing leaves the previous good file in place)
-and file hashes."""
+"""File helpers: atomic writes (a crash while writing leaves the previous good file in place),
+file hashes, and the short digests that name cached files by what made them."""
 
 from __future__ import annotations
 
@@ -59,3 +59,9 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def json_digest(data: Any) -> str:
+    """Short SHA-256 (12 hex digits) of ``data`` as key-sorted JSON: a cache's name for what
+    made it."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

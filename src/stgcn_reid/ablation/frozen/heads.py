@@ -3,14 +3,18 @@
 
 The loop is written here rather than with Lightning: a run is a few thousand steps of a few
 milliseconds on in-memory arrays, where the Trainer's per-step hooks, logging and checkpointing
-would cost more than the step, and nothing of a run needs resuming (the study resumes by run).
-Clip sampling, P x K batching, the losses, test clips and ranking are the package's own.
+would cost more than the step. A run that trains ``layer4`` takes an hour on a CPU, so it saves
+its state now and then (:func:`fit_heads`'s ``partial``) and a killed run resumes to the same
+bits. Clip sampling, P x K batching, the losses, test clips and ranking are the package's own.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +26,7 @@ from stgcn_reid.data.temporal import eval_clips, restricted_random
 from stgcn_reid.evaluation.rank import cmc_at, evaluate_rank
 from stgcn_reid.losses import ReIDLoss
 from stgcn_reid.models import STGCN, STGCNOutput
+from stgcn_reid.utils.io import atomic_write
 
 
 class CachedMaps(nn.Module):
@@ -77,12 +82,15 @@ class HeadRecipe:
 @dataclass
 class HeadRun:
     """One trained head: its validation curve, the epoch chosen on it, the validation scores of
-    that epoch (per-query APs left out), and its test scores."""
+    that epoch (per-query APs left out), and its test scores. A run resumed from a partial
+    state also says from which epoch, and how long its earlier attempts trained up to it."""
 
     curve: list[tuple[int, float]] = field(default_factory=list)
     chosen_epoch: int = 0
     val: dict[str, object] = field(default_factory=dict)
     test: dict[str, object] = field(default_factory=dict)
+    resumed_from_epoch: int = 0
+    earlier_s: float = 0.0
 
 
 def as_maps(values: np.ndarray, cut: str = "rows") -> Tensor:
@@ -204,16 +212,30 @@ def fit_heads(
     test: tuple[FrameFeatures, FrameFeatures] | None,
     recipe: HeadRecipe,
     seed: int,
+    partial: Path | None = None,
+    save_every_s: float = 60.0,
 ) -> HeadRun:
     """Train ``model``'s heads (eq. 8-9), keep the weights of the best validation mAP, then
-    test those once (``test=None``: leave the test split unread, ``HeadRun.test`` empty)."""
+    test those once (``test=None``: leave the test split unread, ``HeadRun.test`` empty).
+
+    With ``partial``, the training state is saved there at the end of an epoch once
+    ``save_every_s`` have passed since the last save, a run finds it there and goes on from
+    it, and it is removed when the run ends. A killed run so loses at most that long plus an
+    epoch, and resumes to the bits of a run that was never killed: batches depend on (seed,
+    epoch) only, and the state holds everything else that changes.
+    """
     loss = ReIDLoss(margin=recipe.margin)
     optimizer = torch.optim.Adam(
         parameter_groups(model, recipe), recipe.lr, weight_decay=recipe.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe.lr_step, gamma=0.1)
     run, best, best_state = HeadRun(), -1.0, copy.deepcopy(model.state_dict())
-    for epoch in range(recipe.epochs):
+    if partial is not None and partial.is_file():
+        run, best, best_state = _resume(
+            torch.load(partial, weights_only=True), model, optimizer, scheduler
+        )
+    started = saved = time.monotonic()
+    for epoch in range(run.resumed_from_epoch, recipe.epochs):
         model.train()
         for maps, labels in train_batches(train, recipe, seed, epoch):
             optimizer.zero_grad(set_to_none=True)
@@ -228,7 +250,58 @@ def fit_heads(
                 best, run.chosen_epoch = value, epoch + 1
                 run.val = {k: v for k, v in scores.items() if k != "all_AP"}
                 best_state = copy.deepcopy(model.state_dict())
+        if partial is not None and time.monotonic() - saved >= save_every_s:
+            trained_s = run.earlier_s + time.monotonic() - started
+            state = _training_state(
+                epoch + 1, trained_s, run, best, best_state, model, optimizer, scheduler
+            )
+            atomic_write(partial, lambda handle, state=state: torch.save(state, handle))
+            saved = time.monotonic()
     model.load_state_dict(best_state)
     if test is not None:
         run.test = retrieval(model, *test, recipe.seq_len)
+    if partial is not None:
+        partial.unlink(missing_ok=True)
     return run
+
+
+def _training_state(
+    epochs_done: int,
+    trained_s: float,
+    run: HeadRun,
+    best: float,
+    best_state: dict[str, Tensor],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> dict[str, Any]:
+    """Everything of a run in progress after ``epochs_done`` epochs (``trained_s`` seconds of
+    training) that its next epochs depend on: tensors and plain containers, so that it loads
+    with ``weights_only=True``."""
+    resumed = {"curve": [list(p) for p in run.curve], "resumed_from_epoch": epochs_done}
+    return {
+        "run": {**asdict(run), **resumed, "earlier_s": trained_s},
+        "best": best,
+        "best_state": best_state,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),  # for any module that draws (none does today)
+    }
+
+
+def _resume(
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> tuple[HeadRun, float, dict[str, Tensor]]:
+    """Load a :func:`_training_state` into the run's objects; the run as it stood, its best
+    validation mAP and the weights of that epoch."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    run = HeadRun(**state["run"])
+    run.curve = [(int(epoch), float(value)) for epoch, value in run.curve]
+    return run, state["best"], state["best_state"]

@@ -37,7 +37,7 @@ from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANTS, Variant
 from stgcn_reid.errors import StudyRecordsError
 from stgcn_reid.models import STGCN
 from stgcn_reid.utils.config import CONFIG_DIR
-from stgcn_reid.utils.io import write_json
+from stgcn_reid.utils.io import json_digest, write_json
 from stgcn_reid.utils.machine import machine_description
 from stgcn_reid.utils.processes import exit_with_parent
 
@@ -101,10 +101,13 @@ def base_overrides(setup: StudySetup) -> list[str]:
 
 @dataclass(frozen=True)
 class CachedSplits:
-    """Every split's features, and the cache key that names them (weights, data, input)."""
+    """Every split's features, the cache key that names them (weights, data, input), and the
+    folder where runs on them keep their partial state (beside the cache, not in it: the
+    cache holds only what the backbone made)."""
 
     key: str
     splits: Mapping[str, FrameFeatures]
+    partial_dir: Path
 
 
 def load_splits(setup: StudySetup, records: Path | None = None) -> CachedSplits:
@@ -142,7 +145,7 @@ def load_splits(setup: StudySetup, records: Path | None = None) -> CachedSplits:
         )
         for name in SPLITS
     }
-    return CachedSplits(key, splits)
+    return CachedSplits(key, splits, Path(cfg.paths.data_dir) / "frozen-partial" / key)
 
 
 def build_heads(setup: StudySetup, variant: Variant, channels: int, num_classes: int) -> STGCN:
@@ -202,8 +205,16 @@ def check_records(records: Path, setup: StudySetup, key: str) -> None:
                 )
 
 
+def partial_path(setup: StudySetup, cached: CachedSplits, variant: str, seed: int) -> Path:
+    """Where a run in progress keeps its training state: machine-local, like the features it
+    trains on, and named by the setup's digest, so that a run resumes only a run of its own
+    setup."""
+    return cached.partial_dir / variant / f"seed{seed}-{json_digest(setup_record(setup))}.pt"
+
+
 def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int) -> dict[str, Any]:
-    """Train and test one variant's heads at one seed; the record that the report reads."""
+    """Train and test one variant's heads at one seed; the record that the report reads. A
+    killed run goes on from its partial state (:func:`partial_path`) when it runs again."""
     splits = cached.splits
     torch.manual_seed(seed)
     started = time.perf_counter()
@@ -216,6 +227,7 @@ def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int
         (splits["query"], splits["gallery"]),
         setup.recipe,
         seed,
+        partial_path(setup, cached, variant.key, seed),
     )
     return {
         "variant": variant.key,
@@ -225,7 +237,8 @@ def run_one(setup: StudySetup, cached: CachedSplits, variant: Variant, seed: int
         "val": run.val,
         "test": run.test,
         "trained_parameters": sum(p.numel() for p in model.parameters()),
-        "wall_s": time.perf_counter() - started,
+        "wall_s": run.earlier_s + time.perf_counter() - started,
+        "resumed_from_epoch": run.resumed_from_epoch,
         "machine": machine_description(),
         "setup": setup_record(setup),
         "features": cached.key,

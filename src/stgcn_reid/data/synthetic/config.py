@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from stgcn_reid.utils.io import json_digest
 
 # Bumped whenever drawing or sampling code changes what a given config produces, so that caches
 # written by an older generator are never mistaken for the current one.
@@ -119,10 +119,7 @@ class SyntheticConfig:
 
     def cache_key(self) -> str:
         """Short hash of every parameter and the generator version (the cache folder suffix)."""
-        payload = json.dumps(
-            {"generator_version": GENERATOR_VERSION, **asdict(self)}, sort_keys=True
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+        return json_digest({"generator_version": GENERATOR_VERSION, **asdict(self)})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
