@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Train every Table 3-4 variant's heads on cached features of a frozen, "
         "pretrained backbone (--train layer4: with the backbone's last stage), over many "
         "seeds, and write the paired comparisons. Rerunning resumes: finished runs are read "
-        "from --records.",
+        "from --records, and a killed run goes on from its last saved epoch.",
     )
     parser.add_argument(
         "--train",
