@@ -33,7 +33,7 @@ from stgcn_reid.ablation.frozen.probe import (
 )
 from stgcn_reid.ablation.frozen.report import curve_rows, read_records, twin_rows
 from stgcn_reid.ablation.frozen.study import CachedSplits, StudySetup, partial_path
-from stgcn_reid.errors import StudyRecordsError
+from stgcn_reid.errors import CheckpointError, StudyRecordsError
 from stgcn_reid.models import STGCN, ResNetBackbone
 
 
@@ -150,6 +150,15 @@ def test_a_killed_run_resumes_from_its_partial_state_to_the_same_bits(
     for key, value in never_killed.state_dict().items():
         assert torch.equal(resumed_model.state_dict()[key], value), key
     assert not partial.exists()  # a finished run leaves no partial state behind
+
+
+def test_a_damaged_partial_state_names_its_file_and_the_way_out(tmp_path: Path) -> None:
+    train = _toy_features(np.random.default_rng(0))
+    partial = tmp_path / "seed0.pt"
+    partial.write_bytes(b"not a saved run")
+    heads = STGCN(CachedMaps(16), 6, seq_len=2, branches=("global",))
+    with pytest.raises(CheckpointError, match=rf"{partial}.*delete it to start the run over"):
+        fit_heads(heads, train, (train, train), None, HeadRecipe(2, 3, 2, epochs=1), 0, partial)
 
 
 def test_a_run_resumes_only_the_partial_state_of_its_own_setup(tmp_path: Path) -> None:

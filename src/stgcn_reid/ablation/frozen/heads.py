@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from stgcn_reid.ablation.frozen.cache import FrameFeatures
 from stgcn_reid.data.samplers import PKBatchSampler
 from stgcn_reid.data.temporal import eval_clips, restricted_random
+from stgcn_reid.errors import CheckpointError
 from stgcn_reid.evaluation.rank import cmc_at, evaluate_rank
 from stgcn_reid.losses import ReIDLoss
 from stgcn_reid.models import STGCN, STGCNOutput
@@ -231,9 +232,7 @@ def fit_heads(
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, recipe.lr_step, gamma=0.1)
     run, best, best_state = HeadRun(), -1.0, copy.deepcopy(model.state_dict())
     if partial is not None and partial.is_file():
-        run, best, best_state = _resume(
-            torch.load(partial, weights_only=True), model, optimizer, scheduler
-        )
+        run, best, best_state = _resume(partial, model, optimizer, scheduler)
     started = saved = time.monotonic()
     for epoch in range(run.resumed_from_epoch, recipe.epochs):
         model.train()
@@ -291,17 +290,23 @@ def _training_state(
 
 
 def _resume(
-    state: dict[str, Any],
+    partial: Path,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
 ) -> tuple[HeadRun, float, dict[str, Tensor]]:
-    """Load a :func:`_training_state` into the run's objects; the run as it stood, its best
-    validation mAP and the weights of that epoch."""
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    run = HeadRun(**state["run"])
+    """Load the :func:`_training_state` saved at ``partial`` into the run's objects; the run as
+    it stood, its best validation mAP and the weights of that epoch."""
+    try:
+        state = torch.load(partial, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        run = HeadRun(**state["run"])
+    except Exception as err:  # unreadable, or saved by other code: the run cannot go on
+        raise CheckpointError(
+            f"cannot resume the run saved in {partial} ({err!r}); delete it to start the run over"
+        ) from err
     run.curve = [(int(epoch), float(value)) for epoch, value in run.curve]
     return run, state["best"], state["best_state"]
