@@ -277,9 +277,8 @@ def _training_state(
     """Everything of a run in progress after ``epochs_done`` epochs (``trained_s`` seconds of
     training) that its next epochs depend on: tensors and plain containers, so that it loads
     with ``weights_only=True``."""
-    resumed = {"curve": [list(p) for p in run.curve], "resumed_from_epoch": epochs_done}
     return {
-        "run": {**asdict(run), **resumed, "earlier_s": trained_s},
+        "run": {**asdict(run), "resumed_from_epoch": epochs_done, "earlier_s": trained_s},
         "best": best,
         "best_state": best_state,
         "model": model.state_dict(),
@@ -308,5 +307,4 @@ def _resume(
         raise CheckpointError(
             f"cannot resume the run saved in {partial} ({err!r}); delete it to start the run over"
         ) from err
-    run.curve = [(int(epoch), float(value)) for epoch, value in run.curve]
     return run, state["best"], state["best_state"]
