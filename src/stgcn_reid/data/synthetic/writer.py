@@ -45,6 +45,7 @@ from stgcn_reid.data.synthetic.plan import Benchmark, PlannedTracklet, build_ben
 from stgcn_reid.data.synthetic.render import background_panorama, render_tracklet
 from stgcn_reid.data.synthetic.scene import Camera
 from stgcn_reid.data.synthetic.splits import QUERY_GALLERY, SPLITS
+from stgcn_reid.utils.processes import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,10 @@ def _render_all(benchmark: Benchmark, folder: Path, workers: int | None) -> None
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with (
         _main_module_hidden(),
-        ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+        # exit_with_parent: a killed generation must not leave its workers rendering.
+        ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=exit_with_parent
+        ) as pool,
     ):
         # list() re-raises the first worker exception here.
         list(pool.map(_write_chunk, *zip(*tasks, strict=True)))

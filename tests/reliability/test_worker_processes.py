@@ -1,0 +1,75 @@
+"""Pool workers end with the process that started them, however it is started and killed."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+# The parent: one pool worker, its pid printed, a task that would sleep for ten minutes, then
+# the parent SIGKILLs itself (no cleanup, no atexit: what the out-of-memory killer does).
+PARENT = """
+import multiprocessing as mp, os, signal, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from stgcn_reid.utils.processes import exit_with_parent
+method, follow = sys.argv[1], sys.argv[2] == "1"
+pool = ProcessPoolExecutor(
+    1, mp_context=mp.get_context(method), initializer=exit_with_parent if follow else None
+)
+print(pool.submit(os.getpid).result(), flush=True)
+pool.submit(time.sleep, 600)
+time.sleep(1)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _worker_after_parent_killed(method: str, follow: bool, tmp_path: Path) -> bool:
+    """Whether the pool worker is still alive 10 s after its parent was SIGKILLed."""
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    # Files, not pipes: a worker that outlives the parent would hold a pipe open.
+    with out.open("w") as stdout, err.open("w") as stderr:
+        parent = subprocess.run(
+            [sys.executable, "-c", PARENT, method, "1" if follow else "0"],
+            stdout=stdout,
+            stderr=stderr,
+            timeout=120,
+        )
+    assert parent.returncode == -signal.SIGKILL, err.read_text()
+    worker = int(out.read_text().split()[0])
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = _alive(worker)
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize(
+    "method", [m for m in ("spawn", "forkserver") if m in mp.get_all_start_methods()]
+)
+def test_a_worker_exits_when_its_parent_is_killed(method: str, tmp_path: Path) -> None:
+    """spawn (the study's pool) and forkserver (the synthetic writer's): a forkserver worker is
+    the server's child, not the parent's, and still follows the parent that asked for it."""
+    assert not _worker_after_parent_killed(method, follow=True, tmp_path=tmp_path)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_without_it_a_worker_outlives_its_killed_parent(tmp_path: Path) -> None:
+    """The control: what the test above rules out does happen without exit_with_parent."""
+    assert _worker_after_parent_killed("spawn", follow=False, tmp_path=tmp_path)
