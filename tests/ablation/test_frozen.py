@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.reliability.procfs import alive, living_children
 
 from stgcn_reid.ablation.frozen import heads as heads_module
 from stgcn_reid.ablation.frozen.__main__ import main
@@ -340,30 +341,6 @@ def test_a_failing_run_loses_no_other(smoke_data_dir: Path, tmp_path: Path, capl
     assert "sgcn_global/seed0" in caplog.text and "rerun the command" in caplog.text
 
 
-def _state_and_parent(pid: int) -> tuple[str, int] | None:
-    """A process's state letter and parent pid (Linux ``/proc``), or None once it is gone."""
-    try:
-        state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
-    except OSError:  # ended (or ended while being read)
-        return None
-    return state, int(ppid)
-
-
-def _alive(pid: int) -> bool:
-    found = _state_and_parent(pid)
-    return found is not None and found[0] != "Z"
-
-
-def _living_children(pid: int) -> set[int]:
-    """The processes whose parent is ``pid``, zombies left out."""
-    children = set()
-    for entry in Path("/proc").glob("[0-9]*"):
-        found = _state_and_parent(int(entry.name))
-        if found is not None and found[0] != "Z" and found[1] == pid:
-            children.add(int(entry.name))
-    return children
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_killed_study_leaves_no_run_training(smoke_data_dir: Path, tmp_path: Path) -> None:
@@ -387,7 +364,7 @@ def test_a_killed_study_leaves_no_run_training(smoke_data_dir: Path, tmp_path: P
         deadline = time.monotonic() + 300
         # two pool workers and multiprocessing's resource tracker
         while len(workers) < 3 and study.poll() is None and time.monotonic() < deadline:
-            workers = _living_children(study.pid)
+            workers = living_children(study.pid)
             time.sleep(0.5)
         assert len(workers) == 3, f"the study started {workers or 'no'} worker processes"
         time.sleep(5)  # the runs are training (5000 epochs take far longer than this test)
@@ -395,12 +372,12 @@ def test_a_killed_study_leaves_no_run_training(smoke_data_dir: Path, tmp_path: P
         study.send_signal(signal.SIGTERM)
         study.wait(30)
         deadline = time.monotonic() + 120  # a worker still starting must import torch first
-        while any(map(_alive, workers)) and time.monotonic() < deadline:
+        while any(map(alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not [pid for pid in workers if _alive(pid)], "a worker outlived its study"
+        assert not [pid for pid in workers if alive(pid)], "a worker outlived its study"
     finally:
         study.kill()
-        for pid in filter(_alive, workers):
+        for pid in filter(alive, workers):
             os.kill(pid, signal.SIGKILL)
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.reliability.procfs import alive
 
 # The parent: one pool worker, its pid printed, a task that would sleep for ten minutes, then
 # the parent SIGKILLs itself (no cleanup, no atexit: what the out-of-memory killer does).
@@ -29,14 +30,6 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _worker_after_parent_killed(method: str, follow: bool, tmp_path: Path) -> bool:
     """Whether the pool worker is still alive 10 s after its parent was SIGKILLed."""
     out, err = tmp_path / "stdout", tmp_path / "stderr"
@@ -51,12 +44,12 @@ def _worker_after_parent_killed(method: str, follow: bool, tmp_path: Path) -> bo
     assert parent.returncode == -signal.SIGKILL, err.read_text()
     worker = int(out.read_text().split()[0])
     deadline = time.monotonic() + 10
-    while _alive(worker) and time.monotonic() < deadline:
+    while alive(worker) and time.monotonic() < deadline:
         time.sleep(0.2)
-    alive = _alive(worker)
-    if alive:
+    outlived = alive(worker)
+    if outlived:
         os.kill(worker, signal.SIGKILL)
-    return alive
+    return outlived
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
