@@ -32,7 +32,7 @@ from stgcn_reid.ablation.frozen.probe import (
     probe,
     row_spread,
 )
-from stgcn_reid.ablation.frozen.report import curve_rows, read_records, twin_rows
+from stgcn_reid.ablation.frozen.report import curve_rows, read_records, twin_rows, variant_rows
 from stgcn_reid.ablation.frozen.study import CachedSplits, StudySetup, partial_path
 from stgcn_reid.errors import CheckpointError, StudyRecordsError
 from stgcn_reid.models import STGCN, ResNetBackbone
@@ -227,6 +227,7 @@ def test_the_study_runs_resumes_and_reports(smoke_data_dir: Path, tmp_path: Path
 
     page = out.read_text()
     assert "TGCN+global − TFCN+global" in page
+    assert "paper's Δ" not in page  # heads alone: Δ vs baseline is not Table 3's question
     assert f"- runs made on: {record['machine']}" in page
     assert "Occluded and clean queries" in page
     # The graph probe: one seed's record, the trained heads' curve equal to the study's run.
@@ -313,6 +314,7 @@ def test_the_last_stage_study_trains_layer4_and_reports(
     page = out.read_text()
     assert page.startswith("# Last-stage study")
     assert "(layer4: 0.0003)" in page
+    assert "| paper's Δ mAP (MARS) vs this interval |" in page  # layer4 asks Table 3's question
     shared = page[page.index("## The global feature inside each model") :]
     assert "| TGCN+global |" in shared and "| STGCN, graphs' gradient stopped |" in shared
     stopped = json.loads((records / "stgcn_graphs_stopped" / "seed0.json").read_text())
@@ -414,6 +416,37 @@ def test_a_twin_difference_pairs_only_the_seeds_both_rows_have() -> None:
     (row,) = twin_rows(records)
     assert row[1].startswith("+2.00 [")
     assert row[-2:] == ["better", "3"]
+
+
+def test_the_papers_gain_is_placed_against_the_studys_interval() -> None:
+    def runs(maps: dict[int, float]) -> dict:
+        return {
+            seed: {"test": {"mAP": m, "rank1": m}, "chosen_epoch": 30, "wall_s": 60.0}
+            for seed, m in maps.items()
+        }
+
+    def paper_cells(gains: tuple[float, ...]) -> dict[str, str]:
+        records = {
+            "baseline": runs(dict.fromkeys(range(len(gains)), 0.50)),
+            "stgcn": runs({seed: 0.50 + gain for seed, gain in enumerate(gains)}),
+            "stgcn_graphs_stopped": runs(dict.fromkeys(range(len(gains)), 0.50)),
+        }
+        rows = variant_rows(records, list(records), beside_paper=True)
+        return {row[0]: row[6] for row in rows}
+
+    # The paper: STGCN 83.70 against the baseline's 80.76 mAP on MARS, a gain of +2.94.
+    tight = paper_cells((0.010, 0.011, 0.009))  # +1.00 [+0.75, +1.25]
+    assert tight["STGCN (SGCN+TGCN+global)"] == "+2.94: above the interval"
+    assert tight["Baseline (only global branch)"] == "—"
+    assert tight["STGCN, graphs' gradient stopped"] == "—"  # a diagnostic: no paper row
+    wide = paper_cells((0.00, 0.03, 0.06))  # +3.00 [−4.45, +10.45]
+    assert wide["STGCN (SGCN+TGCN+global)"] == "+2.94: inside the interval"
+    assert paper_cells((0.05, 0.051, 0.049))["STGCN (SGCN+TGCN+global)"] == (
+        "+2.94: below the interval"
+    )
+    # Heads alone on a frozen backbone do not ask Table 3's question: no paper column.
+    heads_only = variant_rows({"baseline": runs({0: 0.5}), "stgcn": runs({0: 0.6})}, ["stgcn"])
+    assert not any("+2.94" in cell for cell in heads_only[0])
 
 
 def test_a_file_that_is_not_a_record_is_named(tmp_path: Path) -> None:

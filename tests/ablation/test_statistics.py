@@ -76,6 +76,16 @@ def test_verdict_says_better_or_worse_only_when_the_interval_excludes_0(
     assert paired_difference(variant, baseline).verdict == verdict
 
 
+def test_locate_says_whether_the_interval_excludes_another_studys_difference() -> None:
+    diff = paired_difference({0: 1.0, 1: 1.1, 2: 0.9}, dict.fromkeys(range(3), 0.0))
+    # [0.75, 1.25], as above
+    assert diff.locate(0.5) == "below the interval"
+    assert diff.locate(1.2) == "inside the interval"
+    assert diff.locate(1.3) == "above the interval"
+    assert diff.locate(diff.low) == diff.locate(diff.high) == "inside the interval"
+    assert paired_difference({0: 1.0}, {0: 0.0}).locate(1.0) == "too few seeds"
+
+
 def test_fewer_than_two_common_seeds_give_no_interval() -> None:
     one = paired_difference({0: 0.7, 1: 0.9}, {1: 0.8, 2: 0.1})
     assert one.n == 1 and one.seeds == (1,)

@@ -18,6 +18,8 @@ from scipy import stats
 #: Verdicts of :attr:`PairedDifference.verdict`.
 BETTER, WORSE, UNDECIDED, TOO_FEW = "better", "worse", "no difference shown", "too few seeds"
 MINUS = "\u2212"  # typographic minus sign, as in "−0.40"
+#: Where a value lies against an interval: :meth:`PairedDifference.locate`.
+BELOW, INSIDE, ABOVE = "below the interval", "inside the interval", "above the interval"
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -52,6 +54,18 @@ class PairedDifference:
         if self.high < 0:
             return WORSE
         return UNDECIDED
+
+    def locate(self, value: float) -> str:
+        """Where ``value`` (another study's difference, say the paper's, in the same units)
+        lies against the interval: the interval excludes it unless it is ``"inside"``;
+        ``"too few seeds"`` without an interval (``n < 2``)."""
+        if self.n < 2:
+            return TOO_FEW
+        if value < self.low:
+            return BELOW
+        if value > self.high:
+            return ABOVE
+        return INSIDE
 
 
 def paired_difference(

@@ -14,9 +14,11 @@ from stgcn_reid.ablation.report import BASELINE, DASH, TWINS, duration, percent
 from stgcn_reid.ablation.statistics import (
     BETTER,
     WORSE,
+    PairedDifference,
     format_difference,
     mean_std,
     paired_difference,
+    signed,
 )
 from stgcn_reid.ablation.study import DIAGNOSTICS, VARIANTS
 from stgcn_reid.errors import StudyRecordsError
@@ -25,6 +27,8 @@ from stgcn_reid.utils.markdown import markdown_table
 Records = dict[str, dict[int, dict[str, Any]]]  # variant -> seed -> record
 MODELS = (*VARIANTS, *DIAGNOSTICS)
 LABELS = {v.key: v.label for v in MODELS}
+#: The paper's MARS and Duke scores of its Table 3-4 rows (diagnostics have none).
+PAPER = {v.key: v.paper for v in MODELS if v.paper is not None}
 
 
 def read_records(folder: Path) -> Records:
@@ -65,28 +69,41 @@ def group_map(records: Records, key: str, mask: np.ndarray) -> dict[int, float]:
     return out
 
 
-def _difference_cells(records: Records, key: str, reference: str) -> tuple[list[str], str, int]:
-    """Δ mAP and Δ rank-1 of ``key`` against ``reference``, the mAP verdict and its seeds."""
-    cells, verdict, seeds = [], DASH, 0
-    for score in ("mAP", "rank1"):
-        difference = paired_difference(
-            scores(records, key, score), scores(records, reference, score)
-        )
-        cells.append(format_difference(difference))
-        if score == "mAP":
-            verdict, seeds = difference.verdict, difference.n
-    return cells, verdict, seeds
+def _difference_cells(
+    records: Records, key: str, reference: str
+) -> tuple[list[str], PairedDifference]:
+    """Δ mAP and Δ rank-1 of ``key`` against ``reference``, and the mAP difference."""
+    differences = [
+        paired_difference(scores(records, key, score), scores(records, reference, score))
+        for score in ("mAP", "rank1")
+    ]
+    return [format_difference(d) for d in differences], differences[0]
 
 
-def variant_rows(records: Records, keys: Sequence[str]) -> list[list[str]]:
+def paper_gain_cell(key: str, difference: PairedDifference) -> str:
+    """The paper's MARS mAP gain of ``key`` over its baseline (Table 3), and where it lies
+    against this study's interval: ``+2.94: inside the interval`` (a dash without a paper row).
+    """
+    paper = PAPER.get(key)
+    if paper is None:
+        return DASH
+    gain = paper.mars_map - PAPER[BASELINE].mars_map
+    return f"{signed(gain)}: {difference.locate(gain / 100)}"
+
+
+def variant_rows(
+    records: Records, keys: Sequence[str], beside_paper: bool = False
+) -> list[list[str]]:
+    """Each variant's scores and its paired Δ to the baseline; with ``beside_paper``, also the
+    paper's gain against that Δ's interval (where Δ asks Table 3's question: layer4 trains)."""
     rows = []
     for key in keys:
         runs = records[key]
-        difference, verdict, _ = (
-            ([DASH, DASH], DASH, 0)
-            if key == BASELINE
-            else _difference_cells(records, key, BASELINE)
-        )
+        if key == BASELINE:
+            difference, verdict, paper = [DASH, DASH], DASH, [DASH]
+        else:
+            difference, map_difference = _difference_cells(records, key, BASELINE)
+            verdict, paper = map_difference.verdict, [paper_gain_cell(key, map_difference)]
         epochs = [r["chosen_epoch"] for r in runs.values()]
         rows.append(
             [
@@ -95,6 +112,7 @@ def variant_rows(records: Records, keys: Sequence[str]) -> list[list[str]]:
                 percent(list(scores(records, key, "rank1").values())),
                 *difference,
                 verdict,
+                *(paper if beside_paper else []),
                 str(len(runs)),
                 f"{int(np.median(epochs))}",
                 duration(float(np.mean([r["wall_s"] for r in runs.values()]))),
@@ -107,8 +125,10 @@ def twin_rows(records: Records) -> list[list[str]]:
     rows = []
     for gcn, fcn in TWINS:
         if gcn in records and fcn in records:
-            cells, verdict, seeds = _difference_cells(records, gcn, fcn)
-            rows.append([f"{LABELS[gcn]} − {LABELS[fcn]}", *cells, verdict, str(seeds)])
+            cells, difference = _difference_cells(records, gcn, fcn)
+            rows.append(
+                [f"{LABELS[gcn]} − {LABELS[fcn]}", *cells, difference.verdict, str(difference.n)]
+            )
     return rows
 
 
@@ -344,11 +364,16 @@ def shared_feature_section(records: Records, keys: Sequence[str]) -> list[str]:
     ]
 
 
+def trains_layer4(setup: Mapping[str, Any]) -> bool:
+    """Whether the study trains `layer4` with its heads (else the heads alone)."""
+    return setup.get("trainable", "heads") == "layer4"
+
+
 def intro(setup: Mapping[str, Any]) -> list[str]:
     """The page's title and what its runs train, on what."""
     height, width = setup["height"], setup["width"]
     size = f"{height} x {width} (a {height // 16} x {width // 16} map)"
-    if setup.get("trainable", "heads") == "layer4":
+    if trains_layer4(setup):
         return [
             "# Last-stage study: STGCN's heads trained with the backbone's layer4",
             "",
@@ -374,14 +399,14 @@ def intro(setup: Mapping[str, Any]) -> list[str]:
 
 def stage_lr(setup: Mapping[str, Any]) -> str:
     """`` (layer4: 0.0003)`` where the last stage trains, else nothing."""
-    if setup.get("trainable", "heads") != "layer4":
+    if not trains_layer4(setup):
         return ""
     return f" (layer4: {setup['recipe']['stage_lr']:g})"
 
 
 def baseline_note(setup: Mapping[str, Any]) -> str:
     """What Δ vs baseline measures in this study."""
-    if setup.get("trainable", "heads") == "layer4":
+    if trains_layer4(setup):
         return (
             "Every row, the baseline included, trains `layer4` and its heads from the same "
             "start: Δ vs baseline is Table 3's question on this footing."
@@ -443,11 +468,12 @@ def render(
                 "Δ mAP vs baseline",
                 "Δ rank-1 vs baseline",
                 "verdict",
+                *(["paper's Δ mAP (MARS) vs this interval"] if trains_layer4(setup) else []),
                 "seeds",
                 "chosen epoch (median)",
                 "wall / run",
             ),
-            variant_rows(records, keys),
+            variant_rows(records, keys, beside_paper=trains_layer4(setup)),
         ),
         "",
         "## Each GCN against its FCN twin (Table 4)",
