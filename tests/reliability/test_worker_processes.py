@@ -11,7 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.reliability.procfs import alive
+from tests.reliability.procfs import alive, living_children
+
+# A generation of the default synthetic benchmark (minutes of rendering on two workers).
+GENERATION = """
+import sys
+from stgcn_reid.data.synthetic.config import SyntheticConfig
+from stgcn_reid.data.synthetic.writer import generate
+generate(SyntheticConfig(), sys.argv[1], workers=2)
+"""
 
 # The parent: one pool worker, its pid printed, a task that would sleep for ten minutes, then
 # the parent SIGKILLs itself (no cleanup, no atexit: what the out-of-memory killer does).
@@ -66,3 +74,34 @@ def test_a_worker_exits_when_its_parent_is_killed(method: str, tmp_path: Path) -
 def test_without_it_a_worker_outlives_its_killed_parent(tmp_path: Path) -> None:
     """The control: what the test above rules out does happen without exit_with_parent."""
     assert _worker_after_parent_killed("spawn", follow=False, tmp_path=tmp_path)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_generation_leaves_no_worker_rendering(tmp_path: Path) -> None:
+    """The synthetic writer's own pool: SIGKILL the generation while its workers render."""
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        parent = subprocess.Popen(
+            [sys.executable, "-c", GENERATION, str(tmp_path / "data")],
+            stdout=stdout,
+            stderr=stderr,
+        )
+        try:
+            # forkserver: the workers are the server's children, the parent's grandchildren.
+            deadline, workers = time.monotonic() + 120, set()
+            while not workers and parent.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+                workers = {w for c in living_children(parent.pid) for w in living_children(c)}
+            assert workers, f"no render worker started: {err.read_text()}"
+            time.sleep(1)
+        finally:
+            parent.kill()
+            parent.wait()
+    assert not list((tmp_path / "data").glob("synthetic-*")), "the generation was not cut off"
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if alive(w)]
+    for worker in left:
+        os.kill(worker, signal.SIGKILL)
+    assert not left, f"{len(left)} of {len(workers)} render workers outlived the generation"
