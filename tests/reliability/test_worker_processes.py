@@ -76,6 +76,11 @@ def test_without_it_a_worker_outlives_its_killed_parent(tmp_path: Path) -> None:
     assert _worker_after_parent_killed("spawn", follow=False, tmp_path=tmp_path)
 
 
+def rendered(root: Path) -> bool:
+    """Whether a generation under ``root`` has written a frame into its private folder."""
+    return next(root.glob(".synthetic-*.partial-*/*/*/*/*.jpg"), None) is not None
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_killed_generation_leaves_no_worker_rendering(tmp_path: Path) -> None:
     """The synthetic writer's own pool: SIGKILL the generation while its workers render."""
@@ -89,11 +94,13 @@ def test_a_killed_generation_leaves_no_worker_rendering(tmp_path: Path) -> None:
         try:
             # forkserver: the workers are the server's children, the parent's grandchildren.
             deadline, workers = time.monotonic() + 120, set()
-            while not workers and parent.poll() is None and time.monotonic() < deadline:
+            while parent.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
                 workers = {w for c in living_children(parent.pid) for w in living_children(c)}
-            assert workers, f"no render worker started: {err.read_text()}"
-            time.sleep(1)
+                if len(workers) == 2 and rendered(tmp_path / "data"):
+                    break
+            started = len(workers) == 2 and rendered(tmp_path / "data")
+            assert started, f"the two workers did not start rendering: {err.read_text()}"
         finally:
             parent.kill()
             parent.wait()

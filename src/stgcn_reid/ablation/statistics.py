@@ -57,7 +57,7 @@ class PairedDifference:
 
     def locate(self, value: float) -> str:
         """Where ``value`` (another study's difference, say the paper's, in the same units)
-        lies against the interval: the interval excludes it unless it is ``"inside"``;
+        lies against the interval, which excludes it unless it lies ``"inside the interval"``;
         ``"too few seeds"`` without an interval (``n < 2``)."""
         if self.n < 2:
             return TOO_FEW

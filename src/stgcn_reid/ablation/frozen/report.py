@@ -81,7 +81,7 @@ def _difference_cells(
 
 
 def paper_gain_cell(key: str, difference: PairedDifference) -> str:
-    """The paper's MARS mAP gain of ``key`` over its baseline (Table 3), and where it lies
+    """The paper's MARS mAP gain of ``key`` over its baseline (Tables 3-4), and where it lies
     against this study's interval: ``+2.94: inside the interval`` (a dash without a paper row).
     """
     paper = PAPER.get(key)
@@ -100,17 +100,17 @@ def variant_rows(
     for key in keys:
         runs = records[key]
         if key == BASELINE:
-            difference, verdict, paper = [DASH, DASH], DASH, [DASH]
+            cells, verdict, paper = [DASH, DASH], DASH, [DASH]
         else:
-            difference, map_difference = _difference_cells(records, key, BASELINE)
-            verdict, paper = map_difference.verdict, [paper_gain_cell(key, map_difference)]
+            cells, difference = _difference_cells(records, key, BASELINE)
+            verdict, paper = difference.verdict, [paper_gain_cell(key, difference)]
         epochs = [r["chosen_epoch"] for r in runs.values()]
         rows.append(
             [
                 LABELS[key],
                 percent(list(scores(records, key).values())),
                 percent(list(scores(records, key, "rank1").values())),
-                *difference,
+                *cells,
                 verdict,
                 *(paper if beside_paper else []),
                 str(len(runs)),
