@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.reliability.procfs import alive, living_children
+from tests.reliability.procfs import alive, living_children, survivors
 
 from stgcn_reid.ablation.frozen import heads as heads_module
 from stgcn_reid.ablation.frozen.__main__ import main
@@ -375,10 +375,8 @@ def test_a_killed_study_leaves_no_run_training(smoke_data_dir: Path, tmp_path: P
         assert study.poll() is None, "the study ended before it was killed"
         study.send_signal(signal.SIGTERM)
         study.wait(30)
-        deadline = time.monotonic() + 120  # a worker still starting must import torch first
-        while any(map(alive, workers)) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not [pid for pid in workers if alive(pid)], "a worker outlived its study"
+        # within 120 s: a worker still starting must import torch first
+        assert not survivors(workers, within_s=120), "a worker outlived its study"
     finally:
         study.kill()
         for pid in filter(alive, workers):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -28,3 +30,12 @@ def living_children(pid: int) -> set[int]:
         if found is not None and found[0] != "Z" and found[1] == pid:
             children.add(int(entry.name))
     return children
+
+
+def survivors(pids: Iterable[int], within_s: float) -> list[int]:
+    """The processes of ``pids`` still running ``within_s`` seconds from now; returns as soon
+    as all have ended."""
+    pids, deadline = list(pids), time.monotonic() + within_s
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [pid for pid in pids if alive(pid)]

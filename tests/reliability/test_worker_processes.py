@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.reliability.procfs import alive, living_children
+from tests.reliability.procfs import living_children, survivors
 
 # A generation of the default synthetic benchmark (minutes of rendering on two workers).
 GENERATION = """
@@ -51,13 +51,10 @@ def _worker_after_parent_killed(method: str, follow: bool, tmp_path: Path) -> bo
         )
     assert parent.returncode == -signal.SIGKILL, err.read_text()
     worker = int(out.read_text().split()[0])
-    deadline = time.monotonic() + 10
-    while alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    outlived = alive(worker)
-    if outlived:
-        os.kill(worker, signal.SIGKILL)
-    return outlived
+    outlived = survivors([worker], within_s=10)
+    for pid in outlived:
+        os.kill(pid, signal.SIGKILL)
+    return bool(outlived)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -93,22 +90,17 @@ def test_a_killed_generation_leaves_no_worker_rendering(tmp_path: Path) -> None:
         )
         try:
             # forkserver: the workers are the server's children, the parent's grandchildren.
-            deadline, workers = time.monotonic() + 120, set()
-            while parent.poll() is None and time.monotonic() < deadline:
+            deadline, workers, started = time.monotonic() + 120, set(), False
+            while not started and parent.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.2)
                 workers = {w for c in living_children(parent.pid) for w in living_children(c)}
-                if len(workers) == 2 and rendered(tmp_path / "data"):
-                    break
-            started = len(workers) == 2 and rendered(tmp_path / "data")
+                started = len(workers) == 2 and rendered(tmp_path / "data")
             assert started, f"the two workers did not start rendering: {err.read_text()}"
         finally:
             parent.kill()
             parent.wait()
     assert not list((tmp_path / "data").glob("synthetic-*")), "the generation was not cut off"
-    deadline = time.monotonic() + 10
-    while any(alive(w) for w in workers) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    left = [w for w in workers if alive(w)]
+    left = survivors(workers, within_s=10)
     for worker in left:
         os.kill(worker, signal.SIGKILL)
     assert not left, f"{len(left)} of {len(workers)} render workers outlived the generation"
