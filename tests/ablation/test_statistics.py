@@ -99,6 +99,14 @@ def test_fewer_than_two_common_seeds_give_no_interval() -> None:
     assert format_difference(none) == "no common seeds"
 
 
+def test_a_nan_score_gives_no_interval_and_no_verdict() -> None:
+    # A diverged run's NaN must not read as "no difference shown" or "inside the interval".
+    diff = paired_difference({0: 1.0, 1: math.nan, 2: 0.9}, dict.fromkeys(range(3), 0.0))
+    assert diff.n == 3
+    assert diff.verdict == diff.locate(0.5) == "a score is not a number"
+    assert format_difference(diff) == "no interval: a score is not a number"
+
+
 def test_format_difference_gives_signed_percentage_points() -> None:
     diff = PairedDifference(mean=0.0123, low=-0.0040, high=0.0286, n=3, seeds=(0, 1, 2))
     assert format_difference(diff) == "+1.23 [−0.40, +2.86]"

@@ -17,6 +17,8 @@ from scipy import stats
 
 #: Verdicts of :attr:`PairedDifference.verdict`.
 BETTER, WORSE, UNDECIDED, TOO_FEW = "better", "worse", "no difference shown", "too few seeds"
+#: Verdict and place where a score is NaN (a diverged run, say): no interval can be drawn.
+NOT_A_NUMBER = "a score is not a number"
 MINUS = "\u2212"  # typographic minus sign, as in "−0.40"
 #: Where a value lies against an interval: :meth:`PairedDifference.locate`.
 BELOW, INSIDE, ABOVE = "below the interval", "inside the interval", "above the interval"
@@ -44,11 +46,21 @@ class PairedDifference:
     seeds: tuple[int, ...]
 
     @property
-    def verdict(self) -> str:
-        """``"better"`` if the interval lies above 0, ``"worse"`` if below, ``"no difference
-        shown"`` if it contains 0, ``"too few seeds"`` without an interval (``n < 2``)."""
+    def missing_interval(self) -> str | None:
+        """Why there is no interval: ``"too few seeds"`` (``n < 2``), ``"a score is not a
+        number"`` (a NaN score among the seeds); ``None`` when there is one."""
         if self.n < 2:
             return TOO_FEW
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return NOT_A_NUMBER
+        return None
+
+    @property
+    def verdict(self) -> str:
+        """``"better"`` if the interval lies above 0, ``"worse"`` if below, ``"no difference
+        shown"`` if it contains 0; without an interval, why (:attr:`missing_interval`)."""
+        if self.missing_interval is not None:
+            return self.missing_interval
         if self.low > 0:
             return BETTER
         if self.high < 0:
@@ -58,9 +70,9 @@ class PairedDifference:
     def locate(self, value: float) -> str:
         """Where ``value`` (another study's difference, say the paper's, in the same units)
         lies against the interval, which excludes it unless it lies ``"inside the interval"``;
-        ``"too few seeds"`` without an interval (``n < 2``)."""
-        if self.n < 2:
-            return TOO_FEW
+        without an interval, why (:attr:`missing_interval`)."""
+        if self.missing_interval is not None:
+            return self.missing_interval
         if value < self.low:
             return BELOW
         if value > self.high:
@@ -102,6 +114,8 @@ def format_difference(difference: PairedDifference, scale: float = 100.0, digits
     (percentage points of fractions by default); says so where there is no interval."""
     if difference.n == 0:
         return "no common seeds"
+    if difference.n >= 2 and difference.missing_interval is not None:
+        return f"no interval: {difference.missing_interval}"  # the mean is NaN too
     mean = signed(scale * difference.mean, digits)
     if difference.n < 2:
         return f"{mean} (1 seed: no interval)"
