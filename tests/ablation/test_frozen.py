@@ -317,6 +317,7 @@ def test_the_last_stage_study_trains_layer4_and_reports(
     assert "| paper's Δ mAP (MARS) vs this interval |" in page  # layer4 asks Table 3's question
     table = page[page.index("## Every variant against the baseline") :].split("\n\n")[2]
     assert len({line.count("|") for line in table.splitlines()}) == 1  # cells under headers
+    assert "## Each GCN against its FCN twin" not in page  # no twin pair ran: no empty Table 4
     shared = page[page.index("## The global feature inside each model") :]
     assert "| TGCN+global |" in shared and "| STGCN, graphs' gradient stopped |" in shared
     stopped = json.loads((records / "stgcn_graphs_stopped" / "seed0.json").read_text())

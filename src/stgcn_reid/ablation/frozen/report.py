@@ -132,6 +132,19 @@ def twin_rows(records: Records) -> list[list[str]]:
     return rows
 
 
+def twin_section(records: Records) -> list[str]:
+    """Table 4's question, each GCN against its FCN twin; none where no twin pair was run."""
+    rows = twin_rows(records)
+    if not rows:
+        return []
+    return [
+        "## Each GCN against its FCN twin (Table 4)",
+        "",
+        *markdown_table(("GCN − FCN", "Δ mAP", "Δ rank-1", "verdict", "paired seeds"), rows),
+        "",
+    ]
+
+
 def occlusion_rows(records: Records, occluded: np.ndarray) -> list[list[str]]:
     """Each variant's gain over the baseline on occluded and on clean queries, and the
     difference of the two gains, paired by seed."""
@@ -476,12 +489,7 @@ def render(
             variant_rows(records, keys, beside_paper=beside_paper),
         ),
         "",
-        "## Each GCN against its FCN twin (Table 4)",
-        "",
-        *markdown_table(
-            ("GCN − FCN", "Δ mAP", "Δ rank-1", "verdict", "paired seeds"), twin_rows(records)
-        ),
-        "",
+        *twin_section(records),
         "## Occluded and clean queries",
         "",
         f"{int(occluded.sum())} of the {len(occluded)} test queries are partly occluded. The "
