@@ -114,8 +114,8 @@ def format_difference(difference: PairedDifference, scale: float = 100.0, digits
     (percentage points of fractions by default); says so where there is no interval."""
     if difference.n == 0:
         return "no common seeds"
-    if difference.n >= 2 and difference.missing_interval is not None:
-        return f"no interval: {difference.missing_interval}"  # the mean is NaN too
+    if difference.missing_interval == NOT_A_NUMBER:
+        return f"no interval: {NOT_A_NUMBER}"  # the mean is NaN too
     mean = signed(scale * difference.mean, digits)
     if difference.n < 2:
         return f"{mean} (1 seed: no interval)"
