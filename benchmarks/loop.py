@@ -50,7 +50,7 @@ from benchmarks.data_loading import DEFAULT_ROOT, train_loader
 from benchmarks.device import machine, resolve_device, synchronize
 from benchmarks.report import Report, Table, fmt
 from benchmarks.shapes import SHAPES, setup
-from benchmarks.timing import interleaved, paired_ratio
+from benchmarks.timing import interleaved, median_coverage, paired_ratio, paired_ratios
 from benchmarks.train_step import Built, Variant, build, train_step
 from stgcn_reid.utils.instantiate import instantiate_callbacks, instantiate_loggers
 
@@ -205,16 +205,25 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
     s = built.setup
     table = Table(
         f"Training loop against the ceiling, {s.describe()}, global-branch baseline",
-        ["stage", "images/s", "s per step", "stage / ceiling", "cost of this stage (ms/step)"],
+        [
+            "stage",
+            "images/s",
+            "s per step",
+            "stage / ceiling",
+            "range over rounds",
+            "cost of this stage (ms/step)",
+        ],
     )
     figures: dict[str, float] = {}
     previous = None
     for stage in STAGES:
         per_step = samples[stage].median
         fraction = 1.0 / paired_ratio(samples, stage, STAGES[0])
+        rounds = [1.0 / r for r in paired_ratios(samples, stage, STAGES[0])]
+        spread = f"{fmt(min(rounds), 3)}-{fmt(max(rounds), 3)}"
         added = "-" if previous is None else fmt(1000 * (per_step - previous), 1)
         table.rows.append(
-            [stage, fmt(s.images / per_step, 1), fmt(per_step, 3), fmt(fraction, 3), added]
+            [stage, fmt(s.images / per_step, 1), fmt(per_step, 3), fmt(fraction, 3), spread, added]
         )
         figures[f"{args.shape}.loop.{FIGURE_KEYS[stage]}.fraction_of_ceiling"] = fraction
         # the unfused Adam and the decoding loader are comparisons, not stages the configured
@@ -249,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> Report:
     report.notes += [
         "stage / ceiling: the backbone-only time over the stage's time, the median over rounds "
         "of adjacent runs; s per step: the median over rounds.",
+        f"range over rounds: the least and largest of the {args.repeats} per-round fractions, "
+        f"an interval for their median with {100 * median_coverage(args.repeats):.0f} % "
+        "coverage (distribution-free).",
         "cost of this stage: its median seconds per step minus the previous stage's (the "
         "unfused Adam's against the head and loss, the configured step's too; both loaders' "
         "against the fit on a batch in memory).",

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from benchmarks import backbone, data_loading, evaluation, loop, run_all, train_step
+from benchmarks import backbone, data_loading, evaluation, loop, run_all, timing, train_step
 from benchmarks.report import Report
 
 TINY = ("--device", "cpu", "--repeats", "1", "--warmup", "0")
@@ -117,6 +118,19 @@ def test_the_loop_is_measured_stage_by_stage_against_the_ceiling(tiny_run: tuple
     report = tiny_run[0][2]
     assert [row[0] for row in report.tables[0].rows] == list(loop.STAGES)
     assert report.figures["tiny.loop.backbone.fraction_of_ceiling"] == 1.0
+    table = report.tables[0]
+    fraction, spread = (table.columns.index(c) for c in ("stage / ceiling", "range over rounds"))
+    for row in table.rows:
+        low, high = map(float, row[spread].split("-"))
+        assert low <= float(row[fraction]) <= high, row  # the range brackets the median
+
+
+def test_the_range_over_rounds_covers_the_median_as_often_as_it_says() -> None:
+    rng = np.random.default_rng(0)
+    draws = rng.exponential(size=(20_000, 5))
+    covered = (draws.min(axis=1) < np.log(2)) & (np.log(2) < draws.max(axis=1))
+    assert covered.mean() == pytest.approx(timing.median_coverage(5), abs=0.01)
+    assert timing.median_coverage(5) == pytest.approx(0.9375)
 
 
 def test_a_fit_is_timed_from_its_second_step() -> None:

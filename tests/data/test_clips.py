@@ -136,6 +136,24 @@ def test_train_clips_depend_on_seed_epoch_and_repeat(tmp_path: Path) -> None:
     assert not torch.equal(clip(0, 0), clip(0, 0, repeat=1))  # a repeat in a batch differs
 
 
+def test_train_clips_leave_every_generator_as_they_found_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clip's draws come from a private CPU generator: the caller's CPU stream goes on
+    untouched, and no device generator is seeded (in a GPU run's main process, a loader
+    without workers would otherwise reseed CUDA's generator with every clip)."""
+    seeded: list[int] = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", seeded.append)
+    dataset = TrainClips([make_tracklet(tmp_path, 12)], 4, build_train_transform(16, 8), seed=1)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    seeded.clear()
+    dataset.__getitems__([0, 0])
+    assert torch.equal(torch.rand(3), expected)
+    assert seeded == []
+
+
 def test_train_clips_do_not_depend_on_workers(tmp_path: Path) -> None:
     tracklets = [make_tracklet(tmp_path / str(i), 10 + i, pid=i) for i in range(4)]
     batches = [[0, 1, 1], [2, 3, 0]]
