@@ -31,6 +31,7 @@ Usage: ``python -m benchmarks.loop [--device cuda] [--steps 8] [--repeats 3] [--
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -50,7 +51,13 @@ from benchmarks.data_loading import DEFAULT_ROOT, train_loader
 from benchmarks.device import machine, resolve_device, synchronize
 from benchmarks.report import Report, Table, fmt
 from benchmarks.shapes import SHAPES, setup
-from benchmarks.timing import interleaved, median_coverage, paired_ratio, paired_ratios
+from benchmarks.timing import (
+    interleaved,
+    median_interval,
+    median_rank,
+    paired_ratio,
+    paired_ratios,
+)
 from benchmarks.train_step import Built, Variant, build, train_step
 from stgcn_reid.utils.instantiate import instantiate_callbacks, instantiate_loggers
 
@@ -210,7 +217,7 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
             "images/s",
             "s per step",
             "stage / ceiling",
-            "range over rounds",
+            "interval over rounds",
             "cost of this stage (ms/step)",
         ],
     )
@@ -220,12 +227,26 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
         per_step = samples[stage].median
         fraction = 1.0 / paired_ratio(samples, stage, STAGES[0])
         rounds = [1.0 / r for r in paired_ratios(samples, stage, STAGES[0])]
-        spread = f"{fmt(min(rounds), 3)}-{fmt(max(rounds), 3)}"
+        low, high = median_interval(rounds) if len(rounds) > 1 else (math.nan, math.nan)
         added = "-" if previous is None else fmt(1000 * (per_step - previous), 1)
         table.rows.append(
-            [stage, fmt(s.images / per_step, 1), fmt(per_step, 3), fmt(fraction, 3), spread, added]
+            [
+                stage,
+                fmt(s.images / per_step, 1),
+                fmt(per_step, 3),
+                fmt(fraction, 3),
+                "-" if math.isnan(low) else f"{fmt(low, 3)}-{fmt(high, 3)}",
+                added,
+            ]
         )
-        figures[f"{args.shape}.loop.{FIGURE_KEYS[stage]}.fraction_of_ceiling"] = fraction
+        key = f"{args.shape}.loop.{FIGURE_KEYS[stage]}"
+        figures.update(
+            {
+                f"{key}.fraction_of_ceiling": fraction,
+                f"{key}.fraction_low": low,
+                f"{key}.fraction_high": high,
+            }
+        )
         # the unfused Adam and the decoding loader are comparisons, not stages the configured
         # loop goes through
         previous = previous if stage in (STAGES[2], STAGES[6]) else per_step
@@ -255,12 +276,13 @@ def main(argv: Sequence[str] | None = None) -> Report:
     table, figures = measure(args)
     report.tables.append(table)
     report.figures.update(figures)
+    coverage = f"{100 * median_rank(args.repeats)[1]:.0f} %" if args.repeats > 1 else "no"
     report.notes += [
         "stage / ceiling: the backbone-only time over the stage's time, the median over rounds "
         "of adjacent runs; s per step: the median over rounds.",
-        f"range over rounds: the least and largest of the {args.repeats} per-round fractions, "
-        f"an interval for their median with {100 * median_coverage(args.repeats):.0f} % "
-        "coverage (distribution-free).",
+        "interval over rounds (2 rounds or more): a distribution-free interval for the median "
+        f"of the {args.repeats} per-round fractions, with {coverage} coverage (order "
+        "statistics: timing.median_interval).",
         "cost of this stage: its median seconds per step minus the previous stage's (the "
         "unfused Adam's against the head and loss, the configured step's too; both loaders' "
         "against the fit on a batch in memory).",

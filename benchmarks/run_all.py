@@ -67,7 +67,8 @@ def plan(device: torch.device, quick: bool) -> list[Run]:
         Run(train_step.main, (*d, *cpu)),
         Run(backbone.main, (*d, *paper)),
         Run(backbone.main, (*d, *cpu)),
-        Run(loop.main, (*d, "--repeats", "5")),
+        # 9 rounds: the median's interval drops the least and largest one (96 % coverage).
+        Run(loop.main, (*d, "--repeats", "9")),
         Run(data_loading.main, (*d, "--shapes", "cpu")),
         Run(data_loading.main, (*d, "--shapes", "paper", "--no-step")),
         Run(evaluation.main, d),
@@ -111,17 +112,27 @@ def _gcn_row(f: Mapping[str, float], gpu: bool) -> list[str]:
 
 
 def _loop_row(f: Mapping[str, float]) -> list[str]:
-    fit = f.get("cpu.loop.fit_cached.fraction_of_ceiling")
+    fit, low = (f.get(f"cpu.loop.fit_cached.fraction_{k}") for k in ("of_ceiling", "low"))
+    if fit is None or low is None:
+        status = "-"
+    elif low >= LOOP_TARGET:
+        status = "met"
+    elif fit >= LOOP_TARGET:
+        status = "met by the median; its interval reaches below the target"
+    else:
+        status = "not met"
     return [
         f"training loop (Lightning fit, real loader) >= {LOOP_TARGET:g} of the backbone ceiling, "
         "CPU default (synthetic: frames in memory), baseline",
-        f"fit + loader {_num(f, 'cpu.loop.fit_cached.fraction_of_ceiling', 3)} (decoding "
+        f"fit + loader {_num(f, 'cpu.loop.fit_cached.fraction_of_ceiling', 3)} "
+        f"[{_num(f, 'cpu.loop.fit_cached.fraction_low', 3)}, "
+        f"{_num(f, 'cpu.loop.fit_cached.fraction_high', 3)}] (decoding "
         f"every frame {_num(f, 'cpu.loop.fit_decoding.fraction_of_ceiling', 3)}), fit "
         f"{_num(f, 'cpu.loop.fit.fraction_of_ceiling', 3)} (Lightning's loop alone "
         f"{_num(f, 'cpu.loop.fit_bare.fraction_of_ceiling', 3)}), step "
         f"{_num(f, 'cpu.loop.step.fraction_of_ceiling', 3)} (unfused Adam "
         f"{_num(f, 'cpu.loop.adam_unfused.fraction_of_ceiling', 3)})",
-        "-" if fit is None else ("met" if fit >= LOOP_TARGET else "not met"),
+        status,
     ]
 
 
@@ -207,6 +218,15 @@ def interpretation(f: Mapping[str, float], device: torch.device) -> str:
             "fp32 images/s in steady state. Its first call compiles; inductor caches the result "
             "on disk, so 'first call' is short once a run on the machine has compiled (cold, "
             "about 1.5-2.5 min on this CPU). On CPU it does not pay; on GPU see the GPU run."
+        )
+    fed, bare = (f.get(f"cpu.loop.{k}.fraction_of_ceiling") for k in ("fit_cached", "fit"))
+    if fed and bare:
+        lines.append(
+            f"- **Training loop.** Fed by the real P x K loader (frames in memory), the "
+            f"configured fit runs at {fed:.3f} of the backbone ceiling, {bare:.3f} on a batch "
+            "already in memory: on 2 cores the loader's workers take their time from the step. "
+            "A clip seeds only torch's CPU generator for its augmentation; `torch.manual_seed` "
+            "also seeded every device's generator, which cost half of a batch's loading."
         )
     share_key = "cpu.loop.0_workers.wait_share"
     if share_key in f:

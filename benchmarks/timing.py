@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import torch
+from scipy import stats
 
 from benchmarks.device import synchronize
 from benchmarks.memory import PeakMemory
@@ -83,11 +84,24 @@ def paired_ratio(samples: Mapping[str, Samples], numerator: str, denominator: st
     return statistics.median(paired_ratios(samples, numerator, denominator))
 
 
-def median_coverage(rounds: int) -> float:
-    """Probability that the median of a continuous distribution lies between the least and
-    the largest of ``rounds`` independent draws: ``1 - 2 ** (1 - rounds)`` (94 % at 5), so the
-    range over rounds is a distribution-free interval for the median."""
-    return 1.0 - 2.0 ** (1 - rounds)
+def median_rank(n: int, level: float = 0.95) -> tuple[int, float]:
+    """``(k, coverage)`` of the distribution-free interval for the median of ``n`` independent
+    draws, from their ``k``-th least to their ``k``-th largest value: the largest ``k`` whose
+    coverage ``1 - 2 * P(Binomial(n, 1/2) < k)`` is still at least ``level``, or ``k = 1`` (the
+    least and the largest; 94 % at n = 5) where even that falls short (n < 6 at 95 %)."""
+    if n < 2:
+        raise ValueError(f"an interval needs at least 2 values, got {n}")
+    k = 1
+    while k < n // 2 and 1 - 2 * stats.binom.cdf(k, n, 0.5) >= level:
+        k += 1
+    return k, float(1 - 2 * stats.binom.cdf(k - 1, n, 0.5))
+
+
+def median_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The interval of :func:`median_rank` for the median of ``values``: ``(low, high)``."""
+    ordered = sorted(values)
+    k, _ = median_rank(len(ordered), level)
+    return ordered[k - 1], ordered[len(ordered) - k]
 
 
 def one_thread(fn: Callable[[], T]) -> Callable[[], T]:
