@@ -222,11 +222,12 @@ def interpretation(f: Mapping[str, float], device: torch.device) -> str:
     fed, bare = (f.get(f"cpu.loop.{k}.fraction_of_ceiling") for k in ("fit_cached", "fit"))
     if fed and bare:
         lines.append(
-            f"- **Training loop.** Fed by the real P x K loader (frames in memory), the "
-            f"configured fit runs at {fed:.3f} of the backbone ceiling, {bare:.3f} on a batch "
-            "already in memory: on 2 cores the loader's workers take their time from the step. "
-            "A clip seeds only torch's CPU generator for its augmentation; `torch.manual_seed` "
-            "also seeded every device's generator, which cost half of a batch's loading."
+            f"- **Training loop.** Fed by the configured P x K loader (frames in memory), the "
+            f"fit runs at {fed:.3f} of the backbone ceiling, {bare:.3f} on a batch already in "
+            "memory. Differences of a few % between stages are within the round-to-round noise "
+            "of a shared machine: read them with their intervals. A clip seeds only torch's CPU "
+            "generator for its augmentation; `torch.manual_seed` also seeded every device's "
+            "generator, which cost half of a batch's loading."
         )
     share_key = "cpu.loop.0_workers.wait_share"
     if share_key in f:
