@@ -113,12 +113,14 @@ def _gcn_row(f: Mapping[str, float], gpu: bool) -> list[str]:
 
 def _loop_row(f: Mapping[str, float]) -> list[str]:
     fit, low = (f.get(f"cpu.loop.fit_cached.fraction_{k}") for k in ("of_ceiling", "low"))
-    if fit is None or low is None:
+    if fit is None:
         status = "-"
-    elif low >= LOOP_TARGET:
+    elif low is not None and low >= LOOP_TARGET:
         status = "met"
     elif fit >= LOOP_TARGET:
-        status = "met by the median; its interval reaches below the target"
+        status = "met by the median; " + (
+            "no interval (one round)" if low is None else "its interval reaches below the target"
+        )
     else:
         status = "not met"
     return [

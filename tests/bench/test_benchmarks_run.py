@@ -183,14 +183,16 @@ def test_the_bf16_reading_names_this_cpus_kernels_and_claims_nothing_else() -> N
         (0.97, 0.955, "met"),
         (0.97, 0.90, "met by the median; its interval reaches below the target"),
         (0.94, 0.90, "not met"),
+        (0.97, None, "met by the median; no interval (one round)"),
     ],
 )
 def test_the_loop_target_is_met_only_where_its_interval_says_so(
-    median: float, low: float, status: str
+    median: float, low: float | None, status: str
 ) -> None:
-    figures = {
-        "cpu.loop.fit_cached.fraction_of_ceiling": median,
-        "cpu.loop.fit_cached.fraction_low": low,
-        "cpu.loop.fit_cached.fraction_high": 0.99,
-    }
+    figures = {"cpu.loop.fit_cached.fraction_of_ceiling": median}
+    if low is not None:
+        figures |= {
+            "cpu.loop.fit_cached.fraction_low": low,
+            "cpu.loop.fit_cached.fraction_high": 0.99,
+        }
     assert run_all._loop_row(figures)[2] == status
