@@ -234,7 +234,7 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
                 fmt(s.images / per_step, 1),
                 fmt(per_step, 3),
                 fmt(fraction, 3),
-                "-" if interval is None else "-".join(fmt(v, 3) for v in interval),
+                "-" if interval is None else f"[{fmt(interval[0], 3)}, {fmt(interval[1], 3)}]",
                 added,
             ]
         )
@@ -242,6 +242,7 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
         figures[f"{key}.fraction_of_ceiling"] = fraction
         if interval is not None:
             figures[f"{key}.fraction_low"], figures[f"{key}.fraction_high"] = interval
+            figures[f"{key}.interval_coverage"] = median_rank(len(rounds))[1]
         # the unfused Adam and the decoding loader are comparisons, not stages the configured
         # loop goes through
         previous = previous if stage in (STAGES[2], STAGES[6]) else per_step
@@ -271,13 +272,17 @@ def main(argv: Sequence[str] | None = None) -> Report:
     table, figures = measure(args)
     report.tables.append(table)
     report.figures.update(figures)
-    coverage = f"{100 * median_rank(args.repeats)[1]:.0f} %" if args.repeats > 1 else "no"
-    report.notes += [
+    report.notes.append(
         "stage / ceiling: the backbone-only time over the stage's time, the median over rounds "
-        "of adjacent runs; s per step: the median over rounds.",
-        "interval over rounds (2 rounds or more): a distribution-free interval for the median "
-        f"of the {args.repeats} per-round fractions, with {coverage} coverage (order "
-        "statistics: timing.median_interval).",
+        "of adjacent runs; s per step: the median over rounds."
+    )
+    if args.repeats > 1:
+        report.notes.append(
+            "interval over rounds: a distribution-free interval for the median of the "
+            f"{args.repeats} per-round fractions, with {100 * median_rank(args.repeats)[1]:.0f} % "
+            "coverage (order statistics: timing.median_interval)."
+        )
+    report.notes += [
         "cost of this stage: its median seconds per step minus the previous stage's (the "
         "unfused Adam's against the head and loss, the configured step's too; both loaders' "
         "against the fit on a batch in memory).",
