@@ -162,8 +162,8 @@ class TrainClips(Dataset[dict[str, Tensor]]):
         frames = load_clip(tracklet.frames, indices, self.skip_corrupt, self.read)
         # The v2 transforms draw from torch's global CPU generator: seed a private copy of it.
         # Not torch.manual_seed, which also seeds every device's generator: where CUDA is not
-        # initialised (a worker, a CPU run) each call records a traceback for a lazy seed, half
-        # of a batch's loading time, and in a GPU run's main process it would reseed CUDA's.
+        # initialised (a worker, a CPU run) each call records a traceback for a lazy seed (about
+        # 40 % of a batch's loading time), and in a GPU run's main process it reseeds CUDA's.
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(int(rng.integers(2**63)))
             clip = transform_clip(self.transform, frames)
