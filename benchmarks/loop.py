@@ -31,6 +31,7 @@ Usage: ``python -m benchmarks.loop [--device cuda] [--steps 8] [--repeats 3] [--
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -50,13 +51,7 @@ from benchmarks.data_loading import DEFAULT_ROOT, train_loader
 from benchmarks.device import machine, resolve_device, synchronize
 from benchmarks.report import Report, Table, fmt
 from benchmarks.shapes import SHAPES, setup
-from benchmarks.timing import (
-    interleaved,
-    median_interval,
-    median_rank,
-    paired_ratio,
-    paired_ratios,
-)
+from benchmarks.timing import interleaved, median_interval, median_rank, paired_ratios
 from benchmarks.train_step import Built, Variant, build, train_step
 from stgcn_reid.utils.instantiate import instantiate_callbacks, instantiate_loggers
 
@@ -224,8 +219,9 @@ def measure(args: argparse.Namespace) -> tuple[Table, dict[str, float]]:
     previous = None
     for stage in STAGES:
         per_step = samples[stage].median
-        fraction = 1.0 / paired_ratio(samples, stage, STAGES[0])
-        rounds = [1.0 / r for r in paired_ratios(samples, stage, STAGES[0])]
+        ratios = paired_ratios(samples, stage, STAGES[0])
+        fraction = 1.0 / statistics.median(ratios)
+        rounds = [1.0 / r for r in ratios]
         interval = median_interval(rounds) if len(rounds) > 1 else None
         added = "-" if previous is None else fmt(1000 * (per_step - previous), 1)
         table.rows.append(

@@ -138,14 +138,11 @@ def _loop_status(
     wholly on one side of the target; otherwise where the median lies."""
     if fit is None:
         return "-"
-    if low is None or high is None or coverage is None or coverage < 0.95:
-        side = "met" if fit >= LOOP_TARGET else "not met"
-        return f"{side} by the median; no interval of 95 % coverage (too few rounds)"
-    if low >= LOOP_TARGET:
-        return "met"
-    if high < LOOP_TARGET:
-        return "not met"
     side = "met" if fit >= LOOP_TARGET else "not met"
+    if low is None or high is None or coverage is None or coverage < 0.95:
+        return f"{side} by the median; no interval of 95 % coverage (too few rounds)"
+    if low >= LOOP_TARGET or high < LOOP_TARGET:
+        return side  # the whole interval lies on the median's side
     return f"{side} by the median; its interval holds the target"
 
 
